@@ -1,0 +1,80 @@
+//! The host's own terminal in attached mode: raw mode (restored on every exit path, panics
+//! included), its size, and its keystrokes.
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::hub::{Input, Source};
+use crate::size::Size;
+
+/// The host's terminal in raw mode for as long as this guard lives.
+pub struct RawMode(());
+
+impl RawMode {
+    pub fn enable() -> Result<RawMode> {
+        crossterm::terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+        Ok(RawMode(()))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// Restores the terminal before a panic message is printed, so the message is readable and the
+/// shell behind npair works. (Guards are not dropped when a panic aborts the process.)
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::terminal::disable_raw_mode();
+        previous(info);
+    }));
+}
+
+/// Attached mode needs a terminal on both ends.
+pub fn check_terminal() -> Result<()> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        bail!("npair share needs a terminal to show the session in; run it in a terminal, or add --headless to serve without one");
+    }
+    Ok(())
+}
+
+/// The host terminal's size, if it has one.
+pub fn size() -> Option<Size> {
+    let (cols, rows) = crossterm::terminal::size().ok()?;
+    Some(Size::clamped(cols.into(), rows.into()))
+}
+
+/// Bytes read from the host's keyboard at once, at most.
+const KEYBOARD_CHUNK: usize = 4096;
+
+/// Reads the host's keystrokes on a thread of their own and queues them for the pty.
+pub fn start_keyboard(input: mpsc::Sender<Input>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("host-keyboard".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; KEYBOARD_CHUNK];
+            loop {
+                let n = match stdin.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => return,
+                };
+                let msg = Input {
+                    from: Source::Host,
+                    bytes: Bytes::copy_from_slice(&buf[..n]),
+                };
+                if input.blocking_send(msg).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,422 @@
+//! The hub owns the shared screen: the vt100 screen model of the one tmux client, and the
+//! broadcast ring that carries its output to every subscriber.
+//!
+//! It knows nothing of SSH, the web or tmux: a transport subscribes, gets a snapshot that
+//! reproduces the current screen and a receiver for every chunk after it, and sends
+//! keystrokes to the input queue that `share` hands it. Output is stored once in the ring,
+//! whatever the number of subscribers; a subscriber that falls a whole ring behind gets
+//! `Lagged` and subscribes again, which repaints it from the model (state, not history).
+
+use std::num::NonZeroU16;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::size::Size;
+
+/// Chunks kept in the ring for subscribers that are behind. A chunk is one pty read (at most
+/// [`crate::pty::READ_CHUNK`] bytes), so the ring holds at most 256 × 32 KiB = 8 MiB, shared by
+/// every guest; a guest further behind than that is repainted from the model instead.
+pub const RING_CHUNKS: usize = 256;
+
+/// What a subscriber receives, in order.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Bytes the tmux client wrote to its terminal.
+    Output(Bytes),
+    /// The session size changed; a subscriber whose terminal no longer matches should
+    /// subscribe again to be repainted at the new size.
+    Resized(Size),
+}
+
+/// A new subscriber's starting point: `snapshot` reproduces the screen as of the moment of
+/// subscription, and `events` carries everything after it, with no gap and no repeat.
+pub struct Subscription {
+    pub snapshot: Bytes,
+    pub events: broadcast::Receiver<Event>,
+    pub size: Size,
+}
+
+/// The screen model and the ring, behind one lock so that a snapshot and a subscription are
+/// taken at the same point of the stream.
+pub struct Hub {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    parser: vt100::Parser,
+    /// The scroll region, which vt100 tracks but does not expose (see [`RegionTracker`]).
+    region: RegionTracker,
+    region_parser: vte::Parser,
+    tx: broadcast::Sender<Event>,
+}
+
+fn nz(v: u16) -> NonZeroU16 {
+    NonZeroU16::new(v.max(1)).unwrap_or(NonZeroU16::MIN)
+}
+
+impl Hub {
+    pub fn new(size: Size) -> Hub {
+        Hub {
+            inner: Mutex::new(Inner {
+                parser: vt100::Parser::new(nz(size.rows), nz(size.cols), 0),
+                region: RegionTracker::full(size.rows),
+                region_parser: vte::Parser::new(),
+                tx: broadcast::channel(RING_CHUNKS).0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves a screen that is at worst stale; keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Feeds one chunk of the tmux client's output to the model and to every subscriber.
+    pub fn process(&self, chunk: &[u8]) {
+        let bytes = Bytes::copy_from_slice(chunk);
+        let mut inner = self.lock();
+        let Inner {
+            parser,
+            region,
+            region_parser,
+            tx,
+        } = &mut *inner;
+        parser.process(chunk);
+        region_parser.advance(region, chunk);
+        // No receivers is fine: output is still in the model for whoever joins later.
+        let _ = tx.send(Event::Output(bytes));
+    }
+
+    /// Changes the model's size. Call before resizing the pty, so that the redraw tmux sends
+    /// in answer is parsed at the new size.
+    pub fn resize(&self, size: Size) {
+        let mut inner = self.lock();
+        inner
+            .parser
+            .screen_mut()
+            .set_size(nz(size.rows), nz(size.cols));
+        // Terminals reset the scroll region on resize, and tmux forgets the region it set.
+        inner.region = RegionTracker::full(size.rows);
+        let _ = inner.tx.send(Event::Resized(size));
+    }
+
+    /// The current size of the model.
+    pub fn size(&self) -> Size {
+        let (rows, cols) = self.lock().parser.screen().size();
+        Size::new(cols.get(), rows.get())
+    }
+
+    /// A copy of the current screen (for renderers and tests).
+    pub fn screen(&self) -> vt100::Screen {
+        self.lock().parser.screen().clone()
+    }
+
+    /// Subscribes to the output from now on, with a snapshot of the screen as of now.
+    pub fn subscribe(&self) -> Subscription {
+        let inner = self.lock();
+        let snapshot = snapshot(inner.parser.screen(), &inner.region);
+        let (rows, cols) = inner.parser.screen().size();
+        Subscription {
+            snapshot: Bytes::from(snapshot),
+            events: inner.tx.subscribe(),
+            size: Size::new(cols.get(), rows.get()),
+        }
+    }
+}
+
+/// Bytes that turn any terminal into `screen`, including the state tmux assumes when it draws
+/// incrementally: the alternate screen, the scroll region, the cursor, attributes and input modes.
+pub fn snapshot(screen: &vt100::Screen, region: &RegionTracker) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8192);
+    // RIS: a known starting point (no scroll region, no modes, cursor home, default attributes).
+    out.extend_from_slice(b"\x1bc");
+    if screen.alternate_screen() {
+        // No formatted call emits this (checked against vt100 0.18), and tmux always runs in it.
+        out.extend_from_slice(b"\x1b[?1049h");
+    }
+    out.extend_from_slice(screen.state_formatted().as_bytes());
+    if let Some((top, bottom)) = region.custom() {
+        // Set after drawing the rows (drawing may use line feeds, which would scroll inside a
+        // region). DECSTBM homes the cursor, so put it and the attributes back afterwards.
+        out.extend_from_slice(format!("\x1b[{};{}r", top + 1, bottom + 1).as_bytes());
+        out.extend_from_slice(screen.cursor_state_formatted().as_bytes());
+        out.extend_from_slice(screen.attributes_formatted().as_bytes());
+    }
+    out
+}
+
+/// Follows the scroll region (DECSTBM) in the output stream, because tmux sets it once and
+/// then relies on it: a late joiner whose terminal has a different region would scroll the
+/// wrong lines. vt100 applies the region but does not expose it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionTracker {
+    rows: u16,
+    top: u16,
+    bottom: u16,
+}
+
+impl RegionTracker {
+    pub fn full(rows: u16) -> RegionTracker {
+        RegionTracker {
+            rows,
+            top: 0,
+            bottom: rows.saturating_sub(1),
+        }
+    }
+
+    /// The region as 0-based inclusive rows, when it is not the whole screen.
+    pub fn custom(&self) -> Option<(u16, u16)> {
+        (self.top != 0 || self.bottom != self.rows.saturating_sub(1))
+            .then_some((self.top, self.bottom))
+    }
+}
+
+impl vte::Perform for RegionTracker {
+    fn csi_dispatch(
+        &mut self,
+        params: &vte::Params,
+        intermediates: &[u8],
+        ignore: bool,
+        action: char,
+    ) {
+        if action != 'r' || ignore || !intermediates.is_empty() {
+            return;
+        }
+        let mut it = params.iter().map(|p| p.first().copied().unwrap_or(0));
+        let top = it.next().unwrap_or(0).max(1);
+        let bottom = match it.next().unwrap_or(0) {
+            0 => self.rows,
+            b => b.min(self.rows),
+        };
+        // Same rule as xterm and vt100: an empty or one-line region is ignored.
+        if top < bottom {
+            self.top = top - 1;
+            self.bottom = bottom - 1;
+        }
+    }
+
+    fn esc_dispatch(&mut self, intermediates: &[u8], _ignore: bool, byte: u8) {
+        if intermediates.is_empty() && byte == b'c' {
+            *self = RegionTracker::full(self.rows);
+        }
+    }
+}
+
+/// Who typed an input chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Host,
+    Guest(u64),
+}
+
+/// A chunk of keystrokes on its way to the pty, written whole.
+pub struct Input {
+    pub from: Source,
+    pub bytes: Bytes,
+}
+
+impl AsRef<[u8]> for Input {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(size: Size, bytes: &[u8]) -> vt100::Parser {
+        let mut p = vt100::Parser::new(nz(size.rows), nz(size.cols), 0);
+        p.process(bytes);
+        p
+    }
+
+    /// Compares two screens cell by cell (contents and attributes), and the cursor and modes.
+    fn assert_same_screen(a: &vt100::Screen, b: &vt100::Screen) -> Result<(), TestCaseError> {
+        prop_assert_eq!(a.size(), b.size());
+        let (rows, cols) = a.size();
+        for r in 0..rows.get() {
+            for c in 0..cols.get() {
+                let (x, y) = (a.cell(r, c).unwrap(), b.cell(r, c).unwrap());
+                prop_assert_eq!(
+                    (
+                        x.contents(),
+                        x.fgcolor(),
+                        x.bgcolor(),
+                        x.bold(),
+                        x.italic(),
+                        x.underline(),
+                        x.inverse(),
+                        x.dim()
+                    ),
+                    (
+                        y.contents(),
+                        y.fgcolor(),
+                        y.bgcolor(),
+                        y.bold(),
+                        y.italic(),
+                        y.underline(),
+                        y.inverse(),
+                        y.dim()
+                    ),
+                    "cell {},{}",
+                    r,
+                    c
+                );
+            }
+        }
+        prop_assert_eq!(a.cursor_position(), b.cursor_position());
+        prop_assert_eq!(a.hide_cursor(), b.hide_cursor());
+        prop_assert_eq!(a.alternate_screen(), b.alternate_screen());
+        prop_assert_eq!(a.application_cursor(), b.application_cursor());
+        prop_assert_eq!(a.application_keypad(), b.application_keypad());
+        prop_assert_eq!(a.bracketed_paste(), b.bracketed_paste());
+        prop_assert_eq!(a.mouse_protocol_mode(), b.mouse_protocol_mode());
+        prop_assert_eq!(a.attributes_formatted(), b.attributes_formatted());
+        Ok(())
+    }
+
+    /// Terminal output that exercises what tmux sends: text, colours, cursor moves, erases,
+    /// scroll regions and scrolling, the alternate screen, modes, wide characters.
+    fn terminal_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            "[a-z0-9 ]{1,12}".prop_map(|s| s.into_bytes()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just("界😀é".as_bytes().to_vec()),
+            (1u8..30, 1u8..90).prop_map(|(r, c)| format!("\x1b[{r};{c}H").into_bytes()),
+            (0u8..8, 0u8..8).prop_map(|(f, b)| format!("\x1b[3{f};4{b}m").into_bytes()),
+            (0u8..=255).prop_map(|i| format!("\x1b[38;5;{i}m").into_bytes()),
+            prop_oneof![
+                Just("\x1b[1m"),
+                Just("\x1b[3m"),
+                Just("\x1b[4m"),
+                Just("\x1b[7m"),
+                Just("\x1b[2m"),
+                Just("\x1b[m")
+            ]
+            .prop_map(|s| s.as_bytes().to_vec()),
+            (1u8..20, 2u8..30).prop_map(|(t, b)| format!("\x1b[{t};{b}r").into_bytes()),
+            Just(b"\x1b[r".to_vec()),
+            prop_oneof![
+                Just("\x1b[K"),
+                Just("\x1b[J"),
+                Just("\x1b[2J"),
+                Just("\x1b[1K"),
+                Just("\x1bM"),
+                Just("\x1b[3L"),
+                Just("\x1b[2M"),
+                Just("\x1b[2S"),
+                Just("\x1b[P"),
+                Just("\x1b[4@")
+            ]
+            .prop_map(|s| s.as_bytes().to_vec()),
+            prop_oneof![
+                Just("\x1b[?1049h"),
+                Just("\x1b[?1049l"),
+                Just("\x1b[?25l"),
+                Just("\x1b[?25h"),
+                Just("\x1b[?1h"),
+                Just("\x1b="),
+                Just("\x1b>"),
+                Just("\x1b[?2004h"),
+                Just("\x1b[?1000h"),
+                Just("\x1b[?1006h")
+            ]
+            .prop_map(|s| s.as_bytes().to_vec()),
+        ];
+        prop::collection::vec(piece, 0..80).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        /// The hub invariant: for any output cut into chunks at any points, a subscriber that
+        /// joins after any chunk, applies the snapshot and then every later chunk, ends with
+        /// exactly the screen of a terminal that saw everything from the start.
+        #[test]
+        fn join_at_any_point_gives_the_hosts_screen(
+            bytes in terminal_bytes(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+            join in any::<prop::sample::Index>(),
+        ) {
+            let size = Size::new(40, 12);
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+            points.extend([0, bytes.len()]);
+            points.sort_unstable();
+            points.dedup();
+            let chunks: Vec<&[u8]> = points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
+            let join_at = join.index(chunks.len() + 1);
+
+            let hub = Hub::new(size);
+            let mut guest = None;
+            for (i, chunk) in chunks.iter().enumerate() {
+                if i == join_at { guest = Some(hub.subscribe()); }
+                hub.process(chunk);
+            }
+            let mut sub = guest.unwrap_or_else(|| hub.subscribe());
+            let mut stream = sub.snapshot.to_vec();
+            while let Ok(Event::Output(b)) = sub.events.try_recv() { stream.extend_from_slice(&b); }
+
+            let host = parse(size, &bytes);
+            let joiner = parse(size, &stream);
+            assert_same_screen(host.screen(), joiner.screen())?;
+            assert_same_screen(&hub.screen(), host.screen())?;
+        }
+
+        /// After the snapshot, more output that scrolls inside the region lands where it
+        /// does on the host: the region itself was reproduced.
+        #[test]
+        fn scroll_region_survives_a_join(top in 1u16..6, bottom in 7u16..12, lines in 1usize..30) {
+            let size = Size::new(20, 12);
+            let hub = Hub::new(size);
+            let setup = format!("\x1b[?1049h\x1b[2J\x1b[{top};{bottom}r\x1b[{bottom};1H");
+            hub.process(setup.as_bytes());
+            let mut sub = hub.subscribe();
+            let mut after = Vec::new();
+            for i in 0..lines { after.extend_from_slice(format!("\r\nline {i}").as_bytes()); }
+            hub.process(&after);
+            let mut stream = sub.snapshot.to_vec();
+            while let Ok(Event::Output(b)) = sub.events.try_recv() { stream.extend_from_slice(&b); }
+            let host = parse(size, &[setup.as_bytes(), &after].concat());
+            assert_same_screen(host.screen(), parse(size, &stream).screen())?;
+        }
+    }
+
+    #[test]
+    fn region_tracker_follows_decstbm_and_reset() {
+        let mut t = RegionTracker::full(24);
+        let mut p = vte::Parser::new();
+        p.advance(&mut t, b"\x1b[2;10r");
+        assert_eq!(t.custom(), Some((1, 9)));
+        p.advance(&mut t, b"\x1b[?5r"); // private mode restore, not DECSTBM
+        assert_eq!(t.custom(), Some((1, 9)));
+        p.advance(&mut t, b"\x1b[r");
+        assert_eq!(t.custom(), None);
+        p.advance(&mut t, b"\x1b[3;");
+        p.advance(&mut t, b"5r"); // split across chunks
+        assert_eq!(t.custom(), Some((2, 4)));
+        p.advance(&mut t, b"\x1bc");
+        assert_eq!(t.custom(), None);
+    }
+
+    #[test]
+    fn lagging_subscriber_is_told_and_resubscribes_to_the_present() {
+        let hub = Hub::new(Size::new(20, 5));
+        let mut sub = hub.subscribe();
+        for i in 0..RING_CHUNKS + 10 {
+            hub.process(format!("\r\n{i}").as_bytes());
+        }
+        assert!(matches!(
+            sub.events.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+        let again = hub.subscribe();
+        let screen = parse(Size::new(20, 5), &again.snapshot);
+        assert!(screen
+            .screen()
+            .contents()
+            .contains(&format!("{}", RING_CHUNKS + 9)));
+    }
+}

@@ -1,0 +1,134 @@
+//! The host key: ed25519 in OpenSSH format, created on first use and reused, so that guests'
+//! known_hosts entries stay valid from one share to the next.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::{Algorithm, HashAlg, PrivateKey};
+
+/// `$XDG_CONFIG_HOME/npair/host_ed25519`, falling back to `~/.config/npair/host_ed25519`.
+pub fn default_path() -> Result<PathBuf> {
+    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home = std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .context("neither XDG_CONFIG_HOME nor HOME is set; pass --host-key PATH")?;
+            PathBuf::from(home).join(".config")
+        }
+    };
+    Ok(base.join("npair").join("host_ed25519"))
+}
+
+/// The key and its SHA256 fingerprint, as `ssh-keygen -lf` prints it.
+pub struct HostKey {
+    pub key: PrivateKey,
+    pub fingerprint: String,
+}
+
+/// Loads the key at `path`, or creates it there when no file exists. Never replaces a file
+/// that exists: a key that cannot be used is an error for the user to resolve.
+pub fn load_or_create(path: &Path) -> Result<HostKey> {
+    let key = match fs::metadata(path) {
+        Ok(meta) => load(path, &meta)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path)?,
+        Err(e) => bail!("cannot read host key '{}': {e}", path.display()),
+    };
+    let fingerprint = key.public_key().fingerprint(HashAlg::Sha256).to_string();
+    Ok(HostKey { key, fingerprint })
+}
+
+fn load(path: &Path, meta: &fs::Metadata) -> Result<PrivateKey> {
+    let p = path.display();
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        // The same rule, and nearly the same words, as OpenSSH for a private key.
+        bail!(
+            "permissions {mode:04o} for host key '{p}' are too open: it must not be readable by others; \
+             run `chmod 600 {p}`"
+        );
+    }
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read host key '{p}'"))?;
+    PrivateKey::from_openssh(text.as_bytes()).map_err(|e| {
+        anyhow::anyhow!(
+            "host key '{p}' is not a valid OpenSSH private key ({e}); \
+             fix it, or move it away to have npair create a new one (guests will see a changed host key)"
+        )
+    })
+}
+
+fn create(path: &Path) -> Result<PrivateKey> {
+    let p = path.display();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| {
+                format!(
+                    "cannot create directory '{}' for the host key",
+                    dir.display()
+                )
+            })?;
+    }
+    let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
+        .context("cannot generate an ed25519 host key")?;
+    let pem = key
+        .to_openssh(LineEnding::LF)
+        .context("cannot encode the host key")?;
+    // Written to a temporary name with mode 0600 from the start, then renamed: a crash never
+    // leaves a half-written key, and the key is never readable by others, not even briefly.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(pem.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        bail!("cannot write host key '{p}': {e}");
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_reused_with_private_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cfg/npair/host_ed25519");
+        let first = load_or_create(&path).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let again = load_or_create(&path).unwrap();
+        assert_eq!(first.fingerprint, again.fingerprint);
+        assert!(first.fingerprint.starts_with("SHA256:"));
+    }
+
+    #[test]
+    fn open_or_corrupt_keys_are_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host_ed25519");
+        load_or_create(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create(&path).err().unwrap().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::write(&path, "not a key").unwrap();
+        let err = load_or_create(&path).err().unwrap().to_string();
+        assert!(err.contains("not a valid OpenSSH private key"), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "not a key");
+    }
+}

@@ -1,0 +1,17 @@
+//! npair: share a tmux session over a built-in SSH server.
+//!
+//! `share` wires the parts: one tmux client in a [`pty`], whose output the [`hub`] models and
+//! fans out to [`ssh`] guests; the [`size`] policy decides the pty's size; [`host`] is the
+//! host's own terminal. See DESIGN.md beside the repository for the reasons.
+
+pub mod cli;
+pub mod host;
+pub mod hub;
+pub mod keys;
+pub mod pty;
+pub mod share;
+pub mod shutdown;
+pub mod size;
+pub mod ssh;
+pub mod tmux;
+pub mod tokens;

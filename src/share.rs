@@ -1,0 +1,445 @@
+//! `npair share`: checks what the user asked for, wires the pty, hub, size policy, SSH server
+//! and host terminal together, prints the logins, and owns the end of the share.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
+
+use crate::host;
+use crate::hub::{Hub, Input, Source};
+use crate::keys;
+use crate::pty::Pty;
+use crate::shutdown;
+use crate::size::{Size, SizePolicy};
+use crate::ssh;
+use crate::tmux::{self, Tmux};
+use crate::tokens::Tokens;
+
+/// What `npair share` was asked to do, free of CLI types.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `None`: the session named after the current directory, created if missing.
+    pub session: Option<String>,
+    pub create: bool,
+    pub listen: SocketAddr,
+    pub host_key: PathBuf,
+    pub headless: bool,
+    /// The session size when headless (and when the host's terminal size cannot be read).
+    pub size: Size,
+    pub json: bool,
+    /// The web viewer's address; `None` with `--no-web`. Not served yet.
+    pub web: Option<SocketAddr>,
+}
+
+/// Keystroke chunks waiting for the pty, from the host and all guests together. A chunk is one
+/// read or one SSH packet, so this holds a few hundred KiB at worst; a full queue pauses the
+/// typists (their TCP windows close), not npair.
+const INPUT_QUEUE: usize = 256;
+/// Join/leave notices waiting for the host; past this they are dropped, never queued without bound.
+const NOTICE_QUEUE: usize = 64;
+/// How long our tmux client gets to detach cleanly (restoring the host's terminal) before it
+/// is killed.
+const DETACH_TIMEOUT: Duration = Duration::from_secs(2);
+/// A tmux client that exits this soon after starting, this many times in a row, is failing,
+/// not being detached by a guest: give up instead of looping.
+const QUICK_EXIT: Duration = Duration::from_secs(2);
+const MAX_QUICK_EXITS: u32 = 5;
+
+/// Why the share ended.
+enum End {
+    /// SIGINT, SIGTERM or SIGHUP.
+    Signal(&'static str),
+    /// The host detached (tmux prefix + d).
+    HostDetached,
+    /// The tmux session no longer exists.
+    SessionGone,
+    /// The tmux client keeps exiting at once.
+    ClientFailing,
+}
+
+pub async fn run(cfg: Config) -> Result<()> {
+    let tmux = Tmux::from_env();
+    tmux.check_installed()?;
+    let attached = !cfg.headless;
+    if attached {
+        host::check_terminal()?;
+    }
+    let size = if attached {
+        host::size().unwrap_or(cfg.size)
+    } else {
+        cfg.size
+    };
+
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let (name, create) = match &cfg.session {
+        Some(n) => (n.clone(), cfg.create),
+        None => (tmux::session_name_for_dir(&cwd), true),
+    };
+    let exists = tmux.has_session(&name);
+    if !exists && !create {
+        let sessions = tmux.sessions()?;
+        let listed = if sessions.is_empty() {
+            "no tmux sessions are running".to_owned()
+        } else {
+            format!("sessions: {}", sessions.join(", "))
+        };
+        bail!("tmux session '{name}' not found ({listed}); use --create to create it");
+    }
+    if attached && tmux.current_session().as_deref() == Some(name.as_str()) {
+        bail!(
+            "npair is running inside tmux session '{name}', the one it would share (its screen would contain itself); \
+             run it from a terminal outside that session, or add --headless"
+        );
+    }
+    let key = keys::load_or_create(&cfg.host_key)?;
+    let listener = bind(cfg.listen)?;
+    let port = listener.local_addr()?.port();
+    if !exists {
+        tmux.new_session(&name, &cwd, size)?;
+    }
+
+    let tokens = Tokens::generate();
+    let host = banner_host(cfg.listen.ip());
+    print_banner(&cfg, &name, &host, port, &tokens, &key.fingerprint)?;
+
+    // Signals end the share cleanly from here on.
+    let mut signals = Signals::new()?;
+
+    let hub = Arc::new(Hub::new(size));
+    let sizes = SizePolicy::new(size);
+    let pty = Arc::new(Pty::open(size)?);
+    let tty = pty
+        .tty_name()
+        .context("the pseudo-terminal has no device name")?;
+    {
+        let hub = Arc::clone(&hub);
+        pty.start_reader(move |chunk| {
+            if attached {
+                // The host sees the bytes first and directly, as with a local `tmux attach`.
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(chunk).and_then(|_| out.flush());
+            }
+            hub.process(chunk);
+        })?;
+    }
+    let (input_tx, input_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
+    let last_typist = Arc::new(Mutex::new(None::<Source>));
+    {
+        let last = Arc::clone(&last_typist);
+        pty.start_writer(input_rx, move |i: &Input| {
+            *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(i.from);
+        })?;
+    }
+
+    let raw = if attached {
+        let raw = host::RawMode::enable()?;
+        host::start_keyboard(input_tx.clone())?;
+        Some(raw)
+    } else {
+        None
+    };
+
+    let rw_login = ssh_command(&host, port, tokens.rw());
+    let (trigger, shutdown) = shutdown::channel();
+    let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
+    let guests = TaskTracker::new();
+    let shared = Arc::new(ssh::Shared {
+        hub: Arc::clone(&hub),
+        sizes: Arc::clone(&sizes),
+        tokens,
+        input: input_tx,
+        notices: notice_tx.clone(),
+        shutdown: shutdown.clone(),
+        guests: guests.clone(),
+        next_guest: AtomicU64::new(0),
+    });
+    tokio::spawn(ssh::serve(listener, key.key, shared));
+    tokio::spawn(show_notices(
+        notice_rx,
+        attached.then(|| (tmux.clone(), tty.clone())),
+    ));
+    tokio::spawn(apply_sizes(
+        Arc::clone(&sizes),
+        Arc::clone(&hub),
+        Arc::clone(&pty),
+    ));
+    if attached {
+        tokio::spawn(follow_host_size(Arc::clone(&sizes)));
+        let _ = notice_tx.try_send(format!("sharing; read-write: {rw_login}"));
+    }
+
+    let term = if attached {
+        std::env::var("TERM")
+            .ok()
+            .filter(|t| !t.is_empty() && t != "dumb")
+    } else {
+        None
+    }
+    .unwrap_or_else(|| "xterm-256color".to_owned());
+
+    let end = attach_until_the_end(
+        &tmux,
+        &name,
+        &term,
+        &pty,
+        &tty,
+        attached,
+        &last_typist,
+        &notice_tx,
+        &mut signals,
+    )
+    .await?;
+
+    let (reason, failure) = match &end {
+        End::Signal(_) | End::HostDetached => ("the share has ended", None),
+        End::SessionGone => (
+            "the shared tmux session has ended",
+            Some(format!(
+                "tmux session '{name}' has ended, so the share has ended"
+            )),
+        ),
+        End::ClientFailing => (
+            "the share has ended",
+            Some(format!(
+                "tmux keeps exiting when attaching to session '{name}'; the share has ended"
+            )),
+        ),
+    };
+    trigger.fire(reason);
+    guests.close();
+    let _ = tokio::time::timeout(
+        ssh::FAREWELL_TIMEOUT + Duration::from_secs(1),
+        guests.wait(),
+    )
+    .await;
+    drop(raw);
+    if let Some(msg) = failure {
+        bail!(msg);
+    }
+    let why = match end {
+        End::Signal(sig) => format!("received {sig}"),
+        _ => "the host detached".to_owned(),
+    };
+    eprintln!("npair: share ended ({why}); guests were disconnected; tmux session '{name}' is still running");
+    Ok(())
+}
+
+/// Runs our tmux client until the share ends, attaching it again when a guest detaches it.
+#[allow(clippy::too_many_arguments)]
+async fn attach_until_the_end(
+    tmux: &Tmux,
+    name: &str,
+    term: &str,
+    pty: &Pty,
+    tty: &std::path::Path,
+    attached: bool,
+    last_typist: &Mutex<Option<Source>>,
+    notices: &mpsc::Sender<String>,
+    signals: &mut Signals,
+) -> Result<End> {
+    let mut quick_exits = 0;
+    loop {
+        let mut child = pty
+            .spawn(tmux.attach_command(name, term)?)
+            .context("cannot start `tmux attach-session`")?;
+        let mut killer = child.clone_killer();
+        let started = Instant::now();
+        let (exited_tx, mut exited_rx) = oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = exited_tx.send(child.wait());
+        });
+
+        tokio::select! {
+            sig = signals.recv() => {
+                // Detach the way `prefix d` does, so tmux puts the host's terminal back.
+                let (t, path) = (tmux.clone(), tty.to_path_buf());
+                let _ = tokio::task::spawn_blocking(move || t.detach_client(&path)).await;
+                if tokio::time::timeout(DETACH_TIMEOUT, &mut exited_rx).await.is_err() {
+                    let _ = killer.kill();
+                }
+                return Ok(End::Signal(sig));
+            }
+            _ = &mut exited_rx => {}
+        }
+
+        let (t, n) = (tmux.clone(), name.to_owned());
+        let alive = tokio::task::spawn_blocking(move || t.has_session(&n))
+            .await
+            .unwrap_or(false);
+        if !alive {
+            return Ok(End::SessionGone);
+        }
+        let host_typed_last =
+            *last_typist.lock().unwrap_or_else(|e| e.into_inner()) == Some(Source::Host);
+        if attached && host_typed_last {
+            return Ok(End::HostDetached);
+        }
+        // A guest detached our client (prefix + d, or `tmux detach` in the shared shell), or
+        // something outside did: only the host ends the share, so attach again.
+        quick_exits = if started.elapsed() < QUICK_EXIT {
+            quick_exits + 1
+        } else {
+            0
+        };
+        if quick_exits >= MAX_QUICK_EXITS {
+            return Ok(End::ClientFailing);
+        }
+        let _ = notices.try_send("the tmux client was detached by a guest; attaching again (only the host can end the share)".to_owned());
+        *last_typist.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP, each of which ends the share.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        }
+    }
+}
+
+/// Binds the SSH listener with a message that names the address on failure.
+fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {addr}: the address is already in use (another npair or sshd?); \
+             choose another port with --listen ADDR:PORT, or port 0 for any free one"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+    })?;
+    std_listener.set_nonblocking(true)?;
+    Ok(tokio::net::TcpListener::from_std(std_listener)?)
+}
+
+/// The address to print: one a guest on the LAN or VPN can reach. For a wildcard listen
+/// address, the first non-loopback interface address (IPv4 first); otherwise the address itself.
+fn banner_host(listen: IpAddr) -> String {
+    if !listen.is_unspecified() {
+        return listen.to_string();
+    }
+    let mut addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| !ip.is_loopback() && !is_link_local(ip))
+        .filter(|ip| listen.is_ipv6() || ip.is_ipv4())
+        .collect();
+    addrs.sort_by_key(|ip| ip.is_ipv6());
+    match addrs.first() {
+        Some(ip) => ip.to_string(),
+        None if listen.is_ipv6() => Ipv6Addr::LOCALHOST.to_string(),
+        None => Ipv4Addr::LOCALHOST.to_string(),
+    }
+}
+
+fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+fn ssh_command(host: &str, port: u16, token: &str) -> String {
+    format!("ssh -p {port} {token}@{host}")
+}
+
+fn print_banner(
+    cfg: &Config,
+    name: &str,
+    host: &str,
+    port: u16,
+    tokens: &Tokens,
+    fingerprint: &str,
+) -> Result<()> {
+    let rw = ssh_command(host, port, tokens.rw());
+    let ro = ssh_command(host, port, tokens.ro());
+    let mut out = std::io::stdout().lock();
+    if cfg.json {
+        let line = serde_json::json!({
+            "session": name,
+            "ssh_host": host,
+            "ssh_port": port,
+            "rw_token": tokens.rw(),
+            "ro_token": tokens.ro(),
+            "rw_command": rw,
+            "ro_command": ro,
+            "web_url": serde_json::Value::Null,
+            "host_key": fingerprint,
+        });
+        writeln!(out, "{line}")?;
+    } else {
+        writeln!(out, "npair: sharing tmux session \"{name}\"")?;
+        writeln!(out, "  read-write  {rw}")?;
+        writeln!(out, "  read-only   {ro}")?;
+        writeln!(
+            out,
+            "  host key    {fingerprint}   (guests can compare this with what ssh shows them)"
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Shows join and leave notices to the host: a tmux message on our client when attached,
+/// a line on stderr when headless.
+async fn show_notices(mut rx: mpsc::Receiver<String>, tmux_client: Option<(Tmux, PathBuf)>) {
+    while let Some(msg) = rx.recv().await {
+        match &tmux_client {
+            Some((tmux, tty)) => {
+                let (t, p) = (tmux.clone(), tty.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    t.display_message(&p, &format!("npair: {msg}"))
+                })
+                .await;
+            }
+            None => eprintln!("npair: {msg}"),
+        }
+    }
+}
+
+/// Applies the size policy's decisions: the model first, then the pty (whose SIGWINCH makes
+/// tmux redraw), so that the redraw is parsed at the new size.
+async fn apply_sizes(sizes: Arc<SizePolicy>, hub: Arc<Hub>, pty: Arc<Pty>) {
+    let mut rx = sizes.watch();
+    while rx.changed().await.is_ok() {
+        let size = *rx.borrow_and_update();
+        hub.resize(size);
+        let _ = pty.resize(size);
+    }
+}
+
+/// The host's terminal size is the base of the size policy; SIGWINCH updates it.
+async fn follow_host_size(sizes: Arc<SizePolicy>) {
+    let Ok(mut winch) = signal(SignalKind::window_change()) else {
+        return;
+    };
+    while winch.recv().await.is_some() {
+        if let Some(size) = host::size() {
+            sizes.set_base(size);
+        }
+    }
+}

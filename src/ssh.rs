@@ -1,0 +1,608 @@
+//! The SSH server. It is not a login server: it admits a guest by token (the SSH username,
+//! with the `none` method) and grants one thing, a view of the shared screen, plus the
+//! keyboard for read-write guests. Exec, subsystems, forwarding of any kind, agent and X11
+//! requests are refused; environment requests are ignored.
+//!
+//! One [`Conn`] per connection answers russh's callbacks; once a shell starts, one guest task
+//! per connection streams the hub's output to it, so a stalled guest blocks only itself.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use russh::keys::PrivateKey;
+use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, Session};
+use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::{Event, Hub, Input, Source};
+use crate::shutdown::Shutdown;
+use crate::size::{Size, SizePolicy, Vote};
+use crate::tokens::{Role, Tokens};
+
+/// Time a connection has to authenticate before we close it: OpenSSH's LoginGraceTime is 120 s,
+/// but our guests never type a password, so a live client needs well under a second.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections that have not authenticated yet, at most: a flood of half-open connections
+/// is refused at accept instead of crowding out real guests (OpenSSH's MaxStartups is 10:30:100).
+pub const MAX_UNAUTHENTICATED: usize = 64;
+/// The pause before a wrong token is refused (russh sleeps this long per rejection).
+pub const AUTH_DELAY: Duration = Duration::from_millis(500);
+/// Wrong tokens one address may try per [`FAILURE_WINDOW`] before all its attempts are refused.
+pub const MAX_FAILURES: u32 = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// How long a guest being disconnected gets to take its last message; a stalled one is cut.
+pub const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Keep-alive probes: a guest that answers none of three in a row (90 s) is dropped; one
+/// suspended for a minute survives and is repainted when it wakes.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// Bytes that return a guest's terminal to normal after tmux's screen: the mirror of what a
+/// local `tmux detach` does (modes off, attributes reset, scroll region reset, main screen).
+const LEAVE_TERMINAL: &str = "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1005l\x1b[?2004l\x1b[?1004l\x1b[?1l\x1b>\x1b[r\x1b[m\x1b[?25h\x1b[?1049l";
+
+/// What every connection shares. Built by `share`.
+pub struct Shared {
+    pub hub: Arc<Hub>,
+    pub sizes: Arc<SizePolicy>,
+    pub tokens: Tokens,
+    /// Keystrokes of read-write guests, to the pty writer.
+    pub input: mpsc::Sender<Input>,
+    /// Join and leave notices for the host; dropped when the host is not keeping up.
+    pub notices: mpsc::Sender<String>,
+    pub shutdown: Shutdown,
+    /// Every guest task runs on this tracker, so that `share` can wait for their farewells.
+    pub guests: TaskTracker,
+    /// Numbers guests in the order they join, for notices.
+    pub next_guest: AtomicU64,
+}
+
+fn config(key: PrivateKey) -> russh::server::Config {
+    russh::server::Config {
+        server_id: russh::SshId::Standard(
+            format!("SSH-2.0-npair_{}", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        // The token is the username: `none` is the only method, so guests get no prompt.
+        methods: MethodSet::from(&[MethodKind::None][..]),
+        auth_rejection_time: AUTH_DELAY,
+        auth_rejection_time_initial: Some(AUTH_DELAY),
+        keys: vec![key],
+        keepalive_interval: Some(KEEPALIVE),
+        keepalive_max: 3,
+        // Keep-alive replies count as traffic, so this only drops peers that are gone.
+        inactivity_timeout: Some(KEEPALIVE * 4),
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// Accepts guests on `listener` until the shutdown.
+pub async fn serve(listener: TcpListener, key: PrivateKey, shared: Arc<Shared>) {
+    let config = Arc::new(config(key));
+    let limiter = Arc::new(AuthLimiter::default());
+    let unauthenticated = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                // Out of file descriptors and the like: pause rather than spin.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(100)).await; continue; }
+            },
+            _ = shutdown.wait() => return,
+        };
+        let Ok(permit) = Arc::clone(&unauthenticated).try_acquire_owned() else {
+            drop(tcp);
+            continue;
+        };
+        tokio::spawn(connection(
+            tcp,
+            peer,
+            Arc::clone(&config),
+            Arc::clone(&shared),
+            Arc::clone(&limiter),
+            permit,
+        ));
+    }
+}
+
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    config: Arc<russh::server::Config>,
+    shared: Arc<Shared>,
+    limiter: Arc<AuthLimiter>,
+    permit: OwnedSemaphorePermit,
+) {
+    let _ = tcp.set_nodelay(true);
+    // A second handle on the socket lets us cut a connection that never authenticates,
+    // whatever state the SSH session is in.
+    let Ok(std_tcp) = tcp.into_std() else { return };
+    let Ok(cut) = std_tcp.try_clone() else { return };
+    let Ok(tcp) = TcpStream::from_std(std_tcp) else {
+        return;
+    };
+    let cut = move || {
+        let _ = cut.shutdown(std::net::Shutdown::Both);
+    };
+
+    let (authed_tx, authed_rx) = oneshot::channel();
+    let conn = Conn {
+        shared,
+        limiter,
+        peer,
+        unauthenticated: Some(permit),
+        authed: Some(authed_tx),
+        role: None,
+        channel: None,
+        term_size: None,
+        guest: None,
+    };
+    let mut session =
+        match timeout(AUTH_TIMEOUT, russh::server::run_stream(config, tcp, conn)).await {
+            Ok(Ok(s)) => s,
+            _ => return cut(),
+        };
+    tokio::select! {
+        _ = &mut session => return,
+        r = timeout(AUTH_TIMEOUT, authed_rx) => {
+            if !matches!(r, Ok(Ok(()))) { cut(); }
+        }
+    }
+    let _ = session.await;
+}
+
+/// Wrong-token counts per source address.
+#[derive(Default)]
+struct AuthLimiter {
+    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+/// Addresses remembered at most; past this, expired entries are swept.
+const LIMITER_ENTRIES: usize = 4096;
+
+impl AuthLimiter {
+    fn allowed(&self, ip: IpAddr) -> bool {
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&ip) {
+            Some((start, n)) => start.elapsed() >= FAILURE_WINDOW || *n < MAX_FAILURES,
+            None => true,
+        }
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= LIMITER_ENTRIES {
+            map.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
+        }
+        let entry = map.entry(ip).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= FAILURE_WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+}
+
+/// One SSH connection.
+struct Conn {
+    shared: Arc<Shared>,
+    limiter: Arc<AuthLimiter>,
+    peer: SocketAddr,
+    /// A place among the unauthenticated connections, given back on authentication.
+    unauthenticated: Option<OwnedSemaphorePermit>,
+    /// Tells the connection's watchdog that authentication succeeded.
+    authed: Option<oneshot::Sender<()>>,
+    /// What the token granted; `None` until authenticated.
+    role: Option<Role>,
+    /// The one session channel this connection may open.
+    channel: Option<ChannelId>,
+    /// The guest's terminal size from its pty request, as reported (not clamped).
+    term_size: Option<Size>,
+    /// Present once the shell has started.
+    guest: Option<Guest>,
+}
+
+/// A guest whose shell has started. Dropping it ends the guest's task and withdraws its vote.
+struct Guest {
+    id: u64,
+    /// The guest's terminal size, watched by its task.
+    size: watch::Sender<Option<Size>>,
+    vote: Option<Vote>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A reported terminal size, kept as reported (saturated to u16) to judge whether the session fits.
+fn reported(cols: u32, rows: u32) -> Size {
+    let sat = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+    Size::new(sat(cols), sat(rows))
+}
+
+fn reject_all() -> Auth {
+    // OpenSSH reads an empty method list as "try everything" and would prompt for a password.
+    // Naming only publickey (which we never accept) ends with its ordinary
+    // "Permission denied (publickey)." and exit status 255, with no prompt.
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey][..])),
+        partial_success: false,
+    }
+}
+
+impl Conn {
+    fn ours(&self, ch: ChannelId) -> bool {
+        self.channel == Some(ch)
+    }
+
+    fn notice(&self, msg: String) {
+        let _ = self.shared.notices.try_send(msg);
+    }
+
+    fn start_guest(&mut self, ch: ChannelId, role: Role, session: &mut Session) {
+        let id = self.shared.next_guest.fetch_add(1, Ordering::Relaxed) + 1;
+        let term = self.term_size;
+        let vote = match (role, term) {
+            (Role::ReadWrite, Some(t)) => Some(
+                self.shared
+                    .sizes
+                    .vote(Size::clamped(t.cols.into(), t.rows.into())),
+            ),
+            _ => None,
+        };
+        let (size_tx, size_rx) = watch::channel(term);
+        let presence = Presence {
+            id,
+            role,
+            notices: self.shared.notices.clone(),
+        };
+        self.notice(format!(
+            "guest {id} ({}) joined from {}",
+            role.short(),
+            self.peer
+        ));
+        let out = Out {
+            handle: session.handle(),
+            ch,
+        };
+        let task =
+            self.shared
+                .guests
+                .spawn(run_guest(out, Arc::clone(&self.shared), size_rx, presence));
+        self.guest = Some(Guest {
+            id,
+            size: size_tx,
+            vote,
+            task,
+        });
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
+        let ip = self.peer.ip();
+        if !self.limiter.allowed(ip) {
+            return Ok(reject_all());
+        }
+        match self.shared.tokens.check(user) {
+            Some(role) => {
+                self.role = Some(role);
+                Ok(Auth::Accept)
+            }
+            None => {
+                self.limiter.failed(ip);
+                Ok(reject_all())
+            }
+        }
+    }
+
+    async fn auth_succeeded(&mut self, _session: &mut Session) -> Result<(), Self::Error> {
+        self.unauthenticated = None;
+        if let Some(tx) = self.authed.take() {
+            let _ = tx.send(());
+        }
+        Ok(())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // One shared view per connection; a second session channel (multiplexing) is refused.
+        if self.channel.is_some() || self.role.is_none() {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        self.channel = Some(channel.id());
+        // Client events are answered in the callbacks below; an undrained Channel would wedge
+        // the whole connection once its queue fills (see CRATES.md).
+        drop(channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        ch: ChannelId,
+        _term: &str,
+        cols: u32,
+        rows: u32,
+        _px_w: u32,
+        _px_h: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if !self.ours(ch) || self.guest.is_some() {
+            return session.channel_failure(ch);
+        }
+        // The terminal type is not used: the guest sees what tmux draws for the host's TERM.
+        self.term_size = Some(reported(cols, rows));
+        session.channel_success(ch)
+    }
+
+    async fn shell_request(
+        &mut self,
+        ch: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match (self.ours(ch), self.role, self.guest.is_some()) {
+            (true, Some(role), false) => {
+                session.channel_success(ch)?;
+                self.start_guest(ch, role, session);
+                Ok(())
+            }
+            _ => session.channel_failure(ch),
+        }
+    }
+
+    async fn exec_request(
+        &mut self,
+        ch: ChannelId,
+        _command: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // A plain failure loses any message (OpenSSH prints only "exec request failed"), so
+        // accept the request, say why on stderr, and end the channel with status 1.
+        self.notice(format!(
+            "refused a command from {} (only the shared session is offered)",
+            self.peer
+        ));
+        session.channel_success(ch)?;
+        session.extended_data(
+            ch,
+            1,
+            Bytes::from_static(
+                b"npair: commands are refused here; this server only shares a terminal session. \
+                  Connect without a command to join it.\r\n",
+            ),
+        )?;
+        session.exit_status_request(ch, 1)?;
+        session.eof(ch)?;
+        session.close(ch)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        ch: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.notice(format!(
+            "refused subsystem '{}' from {}",
+            name.escape_debug(),
+            self.peer
+        ));
+        session.channel_failure(ch)
+    }
+
+    async fn x11_request(
+        &mut self,
+        ch: ChannelId,
+        _single: bool,
+        _proto: &str,
+        _cookie: &str,
+        _screen: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(ch)
+    }
+
+    // Not overridden, and so refused by russh's defaults: agent forwarding (`agent_request`
+    // answers false), remote forwarding (`tcpip_forward` and `streamlocal_forward` answer
+    // false), and every channel type but "session" (direct-tcpip, forwarded-tcpip, x11,
+    // streamlocal: the open is rejected). Environment requests are ignored (no reply, as
+    // OpenSSH clients do not ask for one).
+
+    async fn window_change_request(
+        &mut self,
+        ch: ChannelId,
+        cols: u32,
+        rows: u32,
+        _px_w: u32,
+        _px_h: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if !self.ours(ch) {
+            return Ok(());
+        }
+        let size = reported(cols, rows);
+        self.term_size = Some(size);
+        if let Some(g) = &self.guest {
+            if let Some(v) = &g.vote {
+                v.set(Size::clamped(cols, rows));
+            }
+            g.size.send_replace(Some(size));
+        }
+        Ok(())
+    }
+
+    async fn data(
+        &mut self,
+        ch: ChannelId,
+        data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let (Some(g), Some(Role::ReadWrite)) = (&self.guest, self.role) else {
+            // Read-only guests watch: their keystrokes go nowhere.
+            return Ok(());
+        };
+        if !self.ours(ch) {
+            return Ok(());
+        }
+        let input = Input {
+            from: Source::Guest(g.id),
+            bytes: Bytes::copy_from_slice(data),
+        };
+        // Waits when the pty is not keeping up: this guest's connection is paused (TCP
+        // back-pressure), and nothing is buffered without bound.
+        let _ = self.shared.input.send(input).await;
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        ch: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.ours(ch) {
+            self.guest = None;
+        }
+        Ok(())
+    }
+}
+
+/// Announces a guest's departure to the host, whichever way the guest goes.
+struct Presence {
+    id: u64,
+    role: Role,
+    notices: mpsc::Sender<String>,
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        let _ = self
+            .notices
+            .try_send(format!("guest {} ({}) left", self.id, self.role.short()));
+    }
+}
+
+/// The guest's channel, from its task.
+struct Out {
+    handle: Handle,
+    ch: ChannelId,
+}
+
+impl Out {
+    /// Sends bytes; false when the guest is gone. Waits while the guest's window is full.
+    async fn send(&self, bytes: Bytes) -> bool {
+        self.handle.data(self.ch, bytes).await.is_ok()
+    }
+
+    /// Tells the guest why it is being disconnected, leaves its terminal tidy and closes the
+    /// channel. A guest that does not take it in time is simply dropped.
+    async fn farewell(&self, reason: &str) {
+        let msg = format!("{LEAVE_TERMINAL}\r\n[npair: {reason}]\r\n");
+        let _ = timeout(FAREWELL_TIMEOUT, async {
+            let _ = self.handle.data(self.ch, Bytes::from(msg)).await;
+            let _ = self.handle.exit_status_request(self.ch, 0).await;
+            let _ = self.handle.eof(self.ch).await;
+            let _ = self.handle.close(self.ch).await;
+        })
+        .await;
+    }
+}
+
+/// Why a guest's stream stopped.
+enum Next {
+    /// Subscribe again and repaint from the screen model.
+    Resync,
+    /// The guest is gone or the share is over.
+    Stop,
+}
+
+fn too_small(term: Size, session: Size) -> Bytes {
+    Bytes::from(format!(
+        "\x1bc\x1b[?25l\r\nnpair: your terminal is too small for this session.\r\n\r\n  \
+         your terminal  {term}\r\n  the session    {session}\r\n\r\n\
+         Make your terminal at least {session}; the session will appear by itself.\r\n"
+    ))
+}
+
+/// Streams the shared screen to one guest until it leaves or the share ends.
+async fn run_guest(
+    out: Out,
+    shared: Arc<Shared>,
+    mut size: watch::Receiver<Option<Size>>,
+    _presence: Presence,
+) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let mut sub = shared.hub.subscribe();
+        let term = *size.borrow_and_update();
+        let showing = match term {
+            Some(t) if !sub.size.fits_in(t) => too_small(t, sub.size),
+            _ => sub.snapshot,
+        };
+        let sent = tokio::select! {
+            ok = out.send(showing) => ok,
+            reason = shutdown.wait() => { out.farewell(&reason).await; return; }
+        };
+        if !sent {
+            return;
+        }
+        let fits = term.is_none_or(|t| sub.size.fits_in(t));
+        let next = follow(&out, &mut sub.events, &mut size, &mut shutdown, fits).await;
+        if let Next::Stop = next {
+            return;
+        }
+    }
+}
+
+/// Forwards output after a snapshot (when `fits`), until something calls for a repaint.
+async fn follow(
+    out: &Out,
+    events: &mut broadcast::Receiver<Event>,
+    size: &mut watch::Receiver<Option<Size>>,
+    shutdown: &mut Shutdown,
+    fits: bool,
+) -> Next {
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
+            r = size.changed() => return if r.is_ok() { Next::Resync } else { Next::Stop },
+            ev = events.recv() => match ev {
+                Ok(Event::Output(b)) => b,
+                // A new size or a gap: repaint from the model rather than replay.
+                Ok(Event::Resized(_)) | Err(broadcast::error::RecvError::Lagged(_)) => return Next::Resync,
+                Err(broadcast::error::RecvError::Closed) => return Next::Stop,
+            },
+        };
+        if !fits {
+            continue;
+        }
+        let sent = tokio::select! {
+            ok = out.send(chunk) => ok,
+            reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
+        };
+        if !sent {
+            return Next::Stop;
+        }
+    }
+}
