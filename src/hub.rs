@@ -45,6 +45,8 @@ pub struct Hub {
 }
 
 struct Inner {
+    /// Holds back the tail of a read that ends inside an escape sequence or UTF-8 character.
+    boundary: Boundary,
     parser: vt100::Parser,
     /// The scroll region, which vt100 tracks but does not expose (see [`RegionTracker`]).
     region: RegionTracker,
@@ -60,6 +62,7 @@ impl Hub {
     pub fn new(size: Size) -> Hub {
         Hub {
             inner: Mutex::new(Inner {
+                boundary: Boundary::default(),
                 parser: vt100::Parser::new(nz(size.rows), nz(size.cols), 0),
                 region: RegionTracker::full(size.rows),
                 region_parser: vte::Parser::new(),
@@ -73,18 +76,25 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Feeds one chunk of the tmux client's output to the model and to every subscriber.
+    /// Feeds one read of the tmux client's output to the model and to every subscriber.
+    ///
+    /// Only whole escape sequences and characters are published: a read that ends inside one
+    /// keeps that tail back until the next read completes it, so that a snapshot is never
+    /// taken, and a subscriber never starts, in the middle of a sequence.
     pub fn process(&self, chunk: &[u8]) {
-        let bytes = Bytes::copy_from_slice(chunk);
         let mut inner = self.lock();
         let Inner {
+            boundary,
             parser,
             region,
             region_parser,
             tx,
         } = &mut *inner;
-        parser.process(chunk);
-        region_parser.advance(region, chunk);
+        let Some(bytes) = boundary.complete(chunk) else {
+            return;
+        };
+        parser.process(&bytes);
+        region_parser.advance(region, &bytes);
         // No receivers is fine: output is still in the model for whoever joins later.
         let _ = tx.send(Event::Output(bytes));
     }
@@ -98,7 +108,9 @@ impl Hub {
             .screen_mut()
             .set_size(nz(size.rows), nz(size.cols));
         // Terminals reset the scroll region on resize, and tmux forgets the region it set.
+        let alt_active = inner.region.alt_active;
         inner.region = RegionTracker::full(size.rows);
+        inner.region.alt_active = alt_active;
         let _ = inner.tx.send(Event::Resized(size));
     }
 
@@ -133,43 +145,189 @@ pub fn snapshot(screen: &vt100::Screen, region: &RegionTracker) -> Vec<u8> {
     // RIS: a known starting point (no scroll region, no modes, cursor home, default attributes).
     out.extend_from_slice(b"\x1bc");
     if screen.alternate_screen() {
-        // No formatted call emits this (checked against vt100 0.18), and tmux always runs in it.
+        // Draw the main screen first, with the cursor and attributes that leaving the alternate
+        // screen will restore, then enter it as the program did (no formatted call emits ?1049h).
+        draw(&mut out, &replay(screen, b"\x1b[?1049l"), region.main);
         out.extend_from_slice(b"\x1b[?1049h");
+        draw(&mut out, screen, region.alt);
+    } else {
+        draw(&mut out, screen, region.main);
     }
+    out
+}
+
+/// `screen` after `bytes`, leaving `screen` as it is.
+fn replay(screen: &vt100::Screen, bytes: &[u8]) -> vt100::Screen {
+    let (rows, cols) = screen.size();
+    let mut p = vt100::Parser::new(rows, cols, 0);
+    *p.screen_mut() = screen.clone();
+    p.process(bytes);
+    p.screen().clone()
+}
+
+/// One screen's saved cursor (DECSC), contents, cursor, attributes, modes and scroll region.
+fn draw(out: &mut Vec<u8>, screen: &vt100::Screen, region: Option<(u16, u16)>) {
+    // vt100 does not expose the saved cursor, but restoring it on a copy (DECRC) shows it.
+    let saved = replay(screen, b"\x1b8");
+    let (row, col) = saved.cursor_position();
+    let col = col.min(saved.size().1.get() - 1);
+    out.extend_from_slice(format!("\x1b[{};{}H", row + 1, col + 1).as_bytes());
+    out.extend_from_slice(saved.attributes_formatted().as_bytes());
+    out.extend_from_slice(b"\x1b7");
     out.extend_from_slice(screen.state_formatted().as_bytes());
-    if let Some((top, bottom)) = region.custom() {
+    if let Some((top, bottom)) = region {
         // Set after drawing the rows (drawing may use line feeds, which would scroll inside a
         // region). DECSTBM homes the cursor, so put it and the attributes back afterwards.
         out.extend_from_slice(format!("\x1b[{};{}r", top + 1, bottom + 1).as_bytes());
         out.extend_from_slice(screen.cursor_state_formatted().as_bytes());
         out.extend_from_slice(screen.attributes_formatted().as_bytes());
     }
-    out
+}
+
+/// A tail held back longer than this is published anyway: an unterminated string (a broken
+/// OSC title, say) must not hold the screen back for good. Tmux's sequences are far shorter.
+pub const MAX_HELD_BACK: usize = 4096;
+
+/// Where an ECMA-48 byte stream stands between two reads: in ground state (a sequence or
+/// character may start at the next byte) or inside one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Scan {
+    #[default]
+    Ground,
+    /// Inside a UTF-8 character, with this many continuation bytes to come.
+    Utf8(u8),
+    Esc,
+    EscIntermediate,
+    Csi,
+    /// OSC, DCS, SOS, PM or APC: ends with ST (ESC \\), or BEL for OSC.
+    Str,
+    /// ESC seen inside a string: a backslash ends it.
+    StrEsc,
+}
+
+impl Scan {
+    fn next(self, b: u8) -> Scan {
+        use Scan::*;
+        // CAN and SUB cancel any sequence; ESC starts a new one anywhere but inside a string.
+        match (self, b) {
+            (Str | StrEsc, 0x18 | 0x1a) => return Ground,
+            (Str, 0x1b) => return StrEsc,
+            (Str, 0x07) => return Ground,
+            (Str, _) => return Str,
+            (StrEsc, b'\\') => return Ground,
+            (StrEsc, _) => return Esc.next(b),
+            (_, 0x18 | 0x1a) => return Ground,
+            (_, 0x1b) => return Esc,
+            _ => {}
+        }
+        match self {
+            Ground => match b {
+                0xc2..=0xdf => Utf8(1),
+                0xe0..=0xef => Utf8(2),
+                0xf0..=0xf4 => Utf8(3),
+                _ => Ground,
+            },
+            Utf8(n) => match b {
+                0x80..=0xbf if n > 1 => Utf8(n - 1),
+                0x80..=0xbf => Ground,
+                // A broken character: the terminal drops it and takes this byte afresh.
+                _ => Ground.next(b),
+            },
+            Esc => match b {
+                b'[' => Csi,
+                b']' | b'P' | b'X' | b'^' | b'_' => Str,
+                0x20..=0x2f => EscIntermediate,
+                0x30..=0x7e => Ground,
+                _ => Esc, // C0 controls act and the sequence goes on
+            },
+            EscIntermediate => match b {
+                0x30..=0x7e => Ground,
+                _ => EscIntermediate,
+            },
+            Csi => match b {
+                0x40..=0x7e => Ground,
+                _ => Csi,
+            },
+            Str | StrEsc => unreachable!("handled above"),
+        }
+    }
+}
+
+/// Cuts the output stream at sequence boundaries.
+#[derive(Default)]
+struct Boundary {
+    scan: Scan,
+    held: Vec<u8>,
+}
+
+impl Boundary {
+    /// The bytes that can be published now (what was held back plus the complete part of
+    /// `chunk`); the incomplete tail is kept for the next call.
+    fn complete(&mut self, chunk: &[u8]) -> Option<Bytes> {
+        let mut last_ground = None;
+        for (i, &b) in chunk.iter().enumerate() {
+            self.scan = self.scan.next(b);
+            if self.scan == Scan::Ground {
+                last_ground = Some(i + 1);
+            }
+        }
+        let cut = match last_ground {
+            Some(cut) => cut,
+            None if self.held.len() + chunk.len() > MAX_HELD_BACK => chunk.len(),
+            None => {
+                self.held.extend_from_slice(chunk);
+                return None;
+            }
+        };
+        let mut out = std::mem::take(&mut self.held);
+        out.extend_from_slice(&chunk[..cut]);
+        self.held.extend_from_slice(&chunk[cut..]);
+        if self.held.len() > MAX_HELD_BACK {
+            out.append(&mut self.held);
+        }
+        Some(Bytes::from(out))
+    }
 }
 
 /// Follows the scroll region (DECSTBM) in the output stream, because tmux sets it once and
 /// then relies on it: a late joiner whose terminal has a different region would scroll the
-/// wrong lines. vt100 applies the region but does not expose it.
+/// wrong lines. vt100 applies the region but does not expose it, so this follows the same
+/// rules as vt100: one region per screen (main and alternate), reset by an invalid DECSTBM,
+/// by entering the alternate screen with 1049, by RIS and by a resize.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionTracker {
     rows: u16,
-    top: u16,
-    bottom: u16,
+    alt_active: bool,
+    /// 0-based inclusive rows, `None` for the whole screen.
+    main: Option<(u16, u16)>,
+    alt: Option<(u16, u16)>,
 }
 
 impl RegionTracker {
     pub fn full(rows: u16) -> RegionTracker {
         RegionTracker {
             rows,
-            top: 0,
-            bottom: rows.saturating_sub(1),
+            alt_active: false,
+            main: None,
+            alt: None,
         }
     }
 
-    /// The region as 0-based inclusive rows, when it is not the whole screen.
+    /// The region of the screen in use, when it is not the whole screen.
     pub fn custom(&self) -> Option<(u16, u16)> {
-        (self.top != 0 || self.bottom != self.rows.saturating_sub(1))
-            .then_some((self.top, self.bottom))
+        if self.alt_active {
+            self.alt
+        } else {
+            self.main
+        }
+    }
+
+    fn active(&mut self) -> &mut Option<(u16, u16)> {
+        if self.alt_active {
+            &mut self.alt
+        } else {
+            &mut self.main
+        }
     }
 }
 
@@ -181,19 +339,39 @@ impl vte::Perform for RegionTracker {
         ignore: bool,
         action: char,
     ) {
-        if action != 'r' || ignore || !intermediates.is_empty() {
+        if ignore {
             return;
         }
-        let mut it = params.iter().map(|p| p.first().copied().unwrap_or(0));
-        let top = it.next().unwrap_or(0).max(1);
-        let bottom = match it.next().unwrap_or(0) {
-            0 => self.rows,
-            b => b.min(self.rows),
-        };
-        // Same rule as xterm and vt100: an empty or one-line region is ignored.
-        if top < bottom {
-            self.top = top - 1;
-            self.bottom = bottom - 1;
+        let mut values = params.iter().map(|p| p.first().copied().unwrap_or(0));
+        match (intermediates, action) {
+            ([], 'r') => {
+                let top = values.next().unwrap_or(0).max(1) - 1;
+                let bottom = match values.next().unwrap_or(0) {
+                    0 => self.rows,
+                    b => b,
+                }
+                .min(self.rows)
+                .saturating_sub(1);
+                let rows = self.rows;
+                *self.active() = (top < bottom && (top, bottom) != (0, rows.saturating_sub(1)))
+                    .then_some((top, bottom));
+            }
+            ([b'?'], 'h' | 'l') => {
+                let set = action == 'h';
+                for mode in values {
+                    match mode {
+                        1049 => {
+                            if set {
+                                self.alt = None; // the alternate grid is cleared
+                            }
+                            self.alt_active = set;
+                        }
+                        47 => self.alt_active = set,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -241,9 +419,17 @@ mod tests {
         for r in 0..rows.get() {
             for c in 0..cols.get() {
                 let (x, y) = (a.cell(r, c).unwrap(), b.cell(r, c).unwrap());
+                // A written space and a never-written cell look the same.
+                let text = |c: &vt100::Cell| {
+                    if c.contents().is_empty() {
+                        " ".to_owned()
+                    } else {
+                        c.contents().to_owned()
+                    }
+                };
                 prop_assert_eq!(
                     (
-                        x.contents(),
+                        text(x),
                         x.fgcolor(),
                         x.bgcolor(),
                         x.bold(),
@@ -253,7 +439,7 @@ mod tests {
                         x.dim()
                     ),
                     (
-                        y.contents(),
+                        text(y),
                         y.fgcolor(),
                         y.bgcolor(),
                         y.bold(),
@@ -316,6 +502,8 @@ mod tests {
             .prop_map(|s| s.as_bytes().to_vec()),
             prop_oneof![
                 Just("\x1b[?1049h"),
+                Just("\x1b7"),
+                Just("\x1b8"),
                 Just("\x1b[?1049l"),
                 Just("\x1b[?25l"),
                 Just("\x1b[?25h"),
