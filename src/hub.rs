@@ -93,6 +93,7 @@ impl Hub {
         let Some(bytes) = boundary.complete(chunk) else {
             return;
         };
+        let bytes = strip_queries(bytes);
         parser.process(&bytes);
         region_parser.advance(region, &bytes);
         // No receivers is fine: output is still in the model for whoever joins later.
@@ -286,6 +287,80 @@ impl Boundary {
             out.append(&mut self.held);
         }
         Some(Bytes::from(out))
+    }
+}
+
+/// Removes terminal queries (device attributes, status and cursor reports, version, colour,
+/// mode and capability requests) from the published stream.
+///
+/// tmux asks its terminal questions, and the answers come back as input. The host's terminal
+/// (in attached mode) sees the raw output and answers; guests must not, or a read-write guest's
+/// terminal would type `^[[>84;0;0c` into the shared shell. Queries do not change the screen,
+/// so the model loses nothing. Expects complete sequences, as [`Boundary`] publishes them.
+pub fn strip_queries(bytes: Bytes) -> Bytes {
+    let mut out: Option<Vec<u8>> = None;
+    let mut kept = 0; // bytes[..kept] are accounted for in `out`
+    let mut i = 0;
+    while let Some(off) = bytes[i..].iter().position(|&b| b == 0x1b) {
+        let start = i + off;
+        let mut scan = Scan::Esc;
+        let mut end = start + 1;
+        while end < bytes.len() && scan != Scan::Ground {
+            scan = scan.next(bytes[end]);
+            end += 1;
+            if scan == Scan::Esc && bytes[end - 1] == 0x1b {
+                break; // a new sequence starts: this one was cancelled
+            }
+        }
+        if scan == Scan::Ground && is_query(&bytes[start..end]) {
+            let o = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+            o.extend_from_slice(&bytes[kept..start]);
+            kept = end;
+        }
+        i = if scan == Scan::Esc && end > start + 1 {
+            end - 1
+        } else {
+            end.max(start + 1)
+        };
+    }
+    match out {
+        None => bytes,
+        Some(mut o) => {
+            o.extend_from_slice(&bytes[kept..]);
+            Bytes::from(o)
+        }
+    }
+}
+
+/// Whether one complete escape sequence asks the terminal for an answer.
+fn is_query(seq: &[u8]) -> bool {
+    match seq.get(1) {
+        Some(b'[') => {
+            let (params, fin) = (&seq[2..seq.len() - 1], seq[seq.len() - 1]);
+            match fin {
+                b'c' => true,                          // DA1, DA2, DA3
+                b'n' => true,                          // DSR: status, cursor position
+                b'q' => params.first() == Some(&b'>'), // XTVERSION (not DECSCUSR)
+                b'p' => params.last() == Some(&b'$'),  // DECRQM
+                b'u' => params.first() == Some(&b'?'), // keyboard protocol query
+                b't' => matches!(
+                    params,
+                    b"11" | b"13" | b"14" | b"16" | b"18" | b"19" | b"20" | b"21"
+                ), // window reports
+                _ => false,
+            }
+        }
+        Some(b']') => {
+            // OSC with a "?" argument: colour queries (4, 10-19), clipboard read (52).
+            let body = seq[2..]
+                .strip_suffix(b"\x07")
+                .or_else(|| seq[2..].strip_suffix(b"\x1b\\"))
+                .unwrap_or(&seq[2..]);
+            body.ends_with(b";?")
+        }
+        // DCS requests: XTGETTCAP (+q) and DECRQSS ($q).
+        Some(b'P') => seq[2..].starts_with(b"+q") || seq[2..].starts_with(b"$q"),
+        _ => false,
     }
 }
 
@@ -570,6 +645,50 @@ mod tests {
             let host = parse(size, &[setup.as_bytes(), &after].concat());
             assert_same_screen(host.screen(), parse(size, &stream).screen())?;
         }
+    }
+
+    #[test]
+    fn terminal_queries_are_not_published() {
+        let strip = |b: &[u8]| strip_queries(Bytes::copy_from_slice(b)).to_vec();
+        let queries: &[&[u8]] = &[
+            b"\x1b[c",
+            b"\x1b[>c",
+            b"\x1b[>0c",
+            b"\x1b[5n",
+            b"\x1b[6n",
+            b"\x1b[>q",
+            b"\x1b[?2026$p",
+            b"\x1b[?u",
+            b"\x1b[14t",
+            b"\x1b]10;?\x1b\\",
+            b"\x1b]11;?\x07",
+            b"\x1b]4;1;?\x07",
+            b"\x1b]52;c;?\x07",
+            b"\x1bP+q544e\x1b\\",
+            b"\x1bP$qm\x1b\\",
+        ];
+        for q in queries {
+            let with = [b"ab".as_slice(), q, b"\x1b[1mcd"].concat();
+            assert_eq!(
+                strip(&with),
+                b"ab\x1b[1mcd",
+                "{:?}",
+                String::from_utf8_lossy(q)
+            );
+        }
+        // Drawing sequences that look alike stay.
+        for keep in [
+            &b"\x1b[2 q"[..],
+            b"\x1b[22;0t",
+            b"\x1b]0;title\x07",
+            b"\x1bc",
+            b"\x1b[1;24r",
+            b"\x1b[?25h",
+        ] {
+            let with = [b"x".as_slice(), keep, b"y"].concat();
+            assert_eq!(strip(&with), with);
+        }
+        assert_eq!(strip(b"\x1b[>c\x1b[>c"), b"");
     }
 
     #[test]
