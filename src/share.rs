@@ -69,14 +69,6 @@ pub async fn run(cfg: Config) -> Result<()> {
     let tmux = Tmux::from_env();
     tmux.check_installed()?;
     let attached = !cfg.headless;
-    if attached {
-        host::check_terminal()?;
-    }
-    let size = if attached {
-        host::size().unwrap_or(cfg.size)
-    } else {
-        cfg.size
-    };
 
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let (name, create) = match &cfg.session {
@@ -99,6 +91,14 @@ pub async fn run(cfg: Config) -> Result<()> {
              run it from a terminal outside that session, or add --headless"
         );
     }
+    if attached {
+        host::check_terminal()?;
+    }
+    let size = if attached {
+        host::size().unwrap_or(cfg.size)
+    } else {
+        cfg.size
+    };
     let key = keys::load_or_create(&cfg.host_key)?;
     let listener = bind(cfg.listen)?;
     let port = listener.local_addr()?.port();
@@ -106,12 +106,12 @@ pub async fn run(cfg: Config) -> Result<()> {
         tmux.new_session(&name, &cwd, size)?;
     }
 
+    // Signals end the share cleanly from before the banner on: a script may signal as soon as
+    // it has read the logins.
+    let mut signals = Signals::new()?;
     let tokens = Tokens::generate();
     let host = banner_host(cfg.listen.ip());
     print_banner(&cfg, &name, &host, port, &tokens, &key.fingerprint)?;
-
-    // Signals end the share cleanly from here on.
-    let mut signals = Signals::new()?;
 
     let hub = Arc::new(Hub::new(size));
     let sizes = SizePolicy::new(size);
@@ -150,7 +150,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     let rw_login = ssh_command(&host, port, tokens.rw());
     let (trigger, shutdown) = shutdown::channel();
     let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
-    let guests = TaskTracker::new();
+    let tasks = TaskTracker::new();
     let shared = Arc::new(ssh::Shared {
         hub: Arc::clone(&hub),
         sizes: Arc::clone(&sizes),
@@ -158,7 +158,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         input: input_tx,
         notices: notice_tx.clone(),
         shutdown: shutdown.clone(),
-        guests: guests.clone(),
+        tasks: tasks.clone(),
         next_guest: AtomicU64::new(0),
     });
     tokio::spawn(ssh::serve(listener, key.key, shared));
@@ -214,12 +214,9 @@ pub async fn run(cfg: Config) -> Result<()> {
         ),
     };
     trigger.fire(reason);
-    guests.close();
-    let _ = tokio::time::timeout(
-        ssh::FAREWELL_TIMEOUT + Duration::from_secs(1),
-        guests.wait(),
-    )
-    .await;
+    tasks.close();
+    let _ =
+        tokio::time::timeout(ssh::FAREWELL_TIMEOUT + Duration::from_secs(1), tasks.wait()).await;
     drop(raw);
     if let Some(msg) = failure {
         bail!(msg);

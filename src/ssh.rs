@@ -58,8 +58,9 @@ pub struct Shared {
     /// Join and leave notices for the host; dropped when the host is not keeping up.
     pub notices: mpsc::Sender<String>,
     pub shutdown: Shutdown,
-    /// Every guest task runs on this tracker, so that `share` can wait for their farewells.
-    pub guests: TaskTracker,
+    /// Every connection and guest task runs on this tracker, so that `share` can wait until
+    /// every guest has been told goodbye (or given up on) before the process exits.
+    pub tasks: TaskTracker,
     /// Numbers guests in the order they join, for notices.
     pub next_guest: AtomicU64,
 }
@@ -102,7 +103,7 @@ pub async fn serve(listener: TcpListener, key: PrivateKey, shared: Arc<Shared>) 
             drop(tcp);
             continue;
         };
-        tokio::spawn(connection(
+        shared.tasks.spawn(connection(
             tcp,
             peer,
             Arc::clone(&config),
@@ -134,6 +135,7 @@ async fn connection(
     };
 
     let (authed_tx, authed_rx) = oneshot::channel();
+    let mut shutdown = shared.shutdown.clone();
     let conn = Conn {
         shared,
         limiter,
@@ -152,11 +154,20 @@ async fn connection(
         };
     tokio::select! {
         _ = &mut session => return,
+        _ = shutdown.wait() => return cut(),
         r = timeout(AUTH_TIMEOUT, authed_rx) => {
-            if !matches!(r, Ok(Ok(()))) { cut(); }
+            if !matches!(r, Ok(Ok(()))) { return cut(); }
         }
     }
-    let _ = session.await;
+    // Authenticated: the guest task says goodbye at the shutdown, and the guest's client closes
+    // the connection once it has read it. One that does not is cut after the farewell timeout.
+    tokio::select! {
+        _ = &mut session => {}
+        _ = async {
+            shutdown.wait().await;
+            tokio::time::sleep(FAREWELL_TIMEOUT).await;
+        } => cut(),
+    }
 }
 
 /// Wrong-token counts per source address.
@@ -277,7 +288,7 @@ impl Conn {
         };
         let task =
             self.shared
-                .guests
+                .tasks
                 .spawn(run_guest(out, Arc::clone(&self.shared), size_rx, presence));
         self.guest = Some(Guest {
             id,

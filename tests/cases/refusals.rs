@@ -1,0 +1,119 @@
+//! The SSH server grants only the shared session.
+
+use crate::util::*;
+
+/// `ssh OPTIONS TOKEN@127.0.0.1 COMMAND...`
+fn ssh_args(np: &Npair, token: &str, options: &[&str], command: &[&str]) -> Vec<String> {
+    let mut args = ssh_options(np.port());
+    args.extend(options.iter().map(|s| s.to_string()));
+    args.push(format!("{token}@127.0.0.1"));
+    args.extend(command.iter().map(|s| s.to_string()));
+    args
+}
+
+#[test]
+fn a_wrong_token_is_refused_with_permission_denied() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = Npair::start(&tmux, "fun", &[]);
+    let near_miss = format!("{}0", &np.rw()[..31]);
+    for token in ["nobody", near_miss.as_str(), "ro-"] {
+        let out = ssh_run("ssh", &ssh_args(&np, token, &[], &["true"]));
+        assert_eq!(out.status.code(), Some(255), "{token}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Permission denied"), "{token}: {err}");
+    }
+}
+
+#[test]
+fn commands_are_refused_and_never_run() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = Npair::start(&tmux, "fun", &[]);
+    let marker = tmux.path().join("ran");
+    let cmd = format!("touch {}", marker.display());
+    for token in [np.rw(), np.ro()] {
+        let out = ssh_run("ssh", &ssh_args(&np, &token, &[], &[&cmd]));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("npair: commands are refused"));
+    }
+    assert!(!marker.exists(), "the command ran");
+    assert!(
+        !tmux.capture("fun").contains("touch"),
+        "the command reached the session"
+    );
+}
+
+#[test]
+fn sftp_and_port_forwarding_are_refused() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = Npair::start(&tmux, "fun", &[]);
+
+    let mut sftp = vec!["-b".to_owned(), "/dev/null".to_owned()];
+    sftp.extend(ssh_options(np.port()).into_iter().map(|a| {
+        if a == "-p" {
+            "-P".to_owned()
+        } else {
+            a
+        }
+    }));
+    sftp.push(format!("{}@127.0.0.1", np.rw()));
+    let out = ssh_run("sftp", &sftp);
+    assert_ne!(out.status.code(), Some(0), "sftp worked");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("subsystem request failed"));
+
+    // Stdio forwarding (direct-tcpip) to npair's own port.
+    let target = format!("127.0.0.1:{}", np.port());
+    let out = ssh_run("ssh", &ssh_args(&np, &np.rw(), &["-W", &target], &[]));
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("forwarding failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Remote forwarding.
+    let out = ssh_run(
+        "ssh",
+        &ssh_args(
+            &np,
+            &np.rw(),
+            &[
+                "-N",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-R",
+                "0:127.0.0.1:9",
+            ],
+            &[],
+        ),
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("remote port forwarding failed"));
+
+    // Local forwarding: the listener opens on the client, but the channel is refused.
+    let mut guest = Guest::join(&np, &np.rw(), 80, 24);
+    guest.wait_text("$");
+    guest.type_str("echo still-here\r");
+    guest.wait_text("still-here");
+}
+
+#[test]
+fn agent_forwarding_is_refused_and_the_session_still_works() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = Npair::start(&tmux, "fun", &[]);
+    let mut args = ssh_options(np.port());
+    args.extend(["-A", "-o", "ForwardX11=yes"].map(String::from));
+    args.push(format!("{}@127.0.0.1", np.ro()));
+    args.push("true".to_owned());
+    // Exec is refused whatever comes with it; the point is that the connection is not dropped.
+    let out = ssh_run("ssh", &args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

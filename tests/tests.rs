@@ -1,0 +1,15 @@
+//! End-to-end tests: one test crate (it links once), with a harness in `util` that runs a
+//! private tmux server, the real npair binary and real OpenSSH guests in their own ptys.
+
+mod util;
+
+#[path = "cases/errors.rs"]
+mod errors;
+#[path = "cases/guests.rs"]
+mod guests;
+#[path = "cases/lifecycle.rs"]
+mod lifecycle;
+#[path = "cases/refusals.rs"]
+mod refusals;
+#[path = "cases/screen.rs"]
+mod screen;

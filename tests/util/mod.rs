@@ -1,0 +1,553 @@
+//! The harness: a private tmux server, the npair binary started as a script would start it,
+//! and guests that are real `ssh` clients in ptys whose screens are read back through vt100.
+//! Everything is stopped in Drop; every wait has a deadline and says what it last saw.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::num::NonZeroU16;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
+use tempfile::TempDir;
+
+/// How long any wait may take before the test fails and prints what it saw.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `check` until it returns `Some`, or panics with `what` and the last state seen.
+pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(last) if start.elapsed() > DEADLINE => {
+                panic!("timed out waiting for {what}; last saw:\n{last}")
+            }
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+pub fn npair_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_npair")
+}
+
+/// A private tmux server in a temp dir (`TMUX_TMPDIR`), with `TMUX` unset.
+pub struct Tmux {
+    pub dir: TempDir,
+}
+
+impl Tmux {
+    pub fn new() -> Tmux {
+        Tmux {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The environment every process of this test gets: the private server, no nesting.
+    pub fn env(&self, cmd: &mut Command) {
+        cmd.env("TMUX_TMPDIR", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("TERM", "xterm-256color")
+            .env("LANG", "C.UTF-8")
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE");
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        self.env(&mut cmd);
+        cmd.arg("-f").arg("/dev/null");
+        cmd
+    }
+
+    /// Runs a tmux command and returns its stdout; panics on failure.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A session running a plain shell with the prompt "$ ".
+    pub fn new_session(&self, name: &str, cols: u16, rows: u16) {
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+            "env PS1='$ ' sh",
+        ]);
+        self.wait_pane(name, "the prompt", |t| t.contains('$'));
+    }
+
+    pub fn has_session(&self, name: &str) -> bool {
+        self.command()
+            .args(["has-session", "-t", &format!("={name}")])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    /// Types into a pane, as tmux send-keys.
+    pub fn send(&self, target: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", target];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// The pane's text, trailing blanks trimmed per line.
+    pub fn capture(&self, target: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", target])
+    }
+
+    /// The pane's text with colour escapes.
+    pub fn capture_escapes(&self, target: &str) -> String {
+        self.run(&["capture-pane", "-p", "-e", "-t", target])
+    }
+
+    pub fn wait_pane(&self, target: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        wait_until(&format!("pane {target} to show {what}"), || {
+            let t = self.capture(target);
+            if pred(&t) {
+                Ok(t)
+            } else {
+                Err(t)
+            }
+        })
+    }
+
+    /// Sizes of the clients attached to the server (npair's is the only one).
+    pub fn client_sizes(&self) -> String {
+        self.run(&["list-clients", "-F", "#{client_width}x#{client_height}"])
+            .trim()
+            .to_owned()
+    }
+
+    pub fn wait_client_size(&self, want: &str) {
+        wait_until(&format!("the tmux client to be {want}"), || {
+            let s = self.client_sizes();
+            if s == want {
+                Ok(())
+            } else {
+                Err(s)
+            }
+        })
+    }
+
+    /// (top, height) of each pane of the session's window, in order.
+    pub fn panes(&self, name: &str) -> Vec<(usize, usize)> {
+        self.run(&["list-panes", "-t", name, "-F", "#{pane_top} #{pane_height}"])
+            .lines()
+            .map(|l| {
+                let mut it = l.split(' ').map(|v| v.parse().unwrap());
+                (it.next().unwrap(), it.next().unwrap())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").output();
+    }
+}
+
+/// A running `npair share --headless --json`.
+pub struct Npair {
+    child: Child,
+    pub info: serde_json::Value,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Npair {
+    /// The command npair runs as in these tests: headless, JSON, loopback, a private key.
+    pub fn command(tmux: &Tmux, args: &[&str]) -> Command {
+        let mut cmd = Command::new(npair_bin());
+        tmux.env(&mut cmd);
+        cmd.arg("share").args(args);
+        if !args.contains(&"--host-key") {
+            cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
+        }
+        cmd
+    }
+
+    pub fn headless_args(extra: &[&'static str]) -> Vec<&'static str> {
+        let mut v = vec![
+            "--headless",
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-web",
+        ];
+        v.extend_from_slice(extra);
+        v
+    }
+
+    /// Starts npair sharing `session` and waits for its JSON line.
+    pub fn start(tmux: &Tmux, session: &str, extra: &[&'static str]) -> Npair {
+        let mut args = vec![session];
+        args.extend(Npair::headless_args(extra));
+        Npair::start_args(tmux, &args)
+    }
+
+    pub fn start_args(tmux: &Tmux, args: &[&str]) -> Npair {
+        Npair::spawn(Npair::command(tmux, args))
+    }
+
+    /// Starts npair with `dir` as its current directory.
+    pub fn start_in(tmux: &Tmux, dir: &Path, args: &[&str]) -> Npair {
+        let mut cmd = Npair::command(tmux, args);
+        cmd.current_dir(dir);
+        Npair::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Npair {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start npair");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        {
+            let sink = Arc::clone(&stderr);
+            let mut pipe = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(DEADLINE).unwrap_or_default();
+        let info = serde_json::from_str(&line).unwrap_or_else(|e| {
+            let _ = child.kill();
+            panic!(
+                "npair printed no JSON line ({e}): {line:?}\nstderr: {}",
+                stderr.lock().unwrap()
+            )
+        });
+        Npair {
+            child,
+            info,
+            stderr,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.info["ssh_port"].as_u64().unwrap() as u16
+    }
+
+    pub fn rw(&self) -> String {
+        self.info["rw_token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn ro(&self) -> String {
+        self.info["ro_token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn wait_stderr(&self, what: &str) -> String {
+        wait_until(&format!("npair's stderr to say {what:?}"), || {
+            let s = self.stderr();
+            if s.contains(what) {
+                Ok(s)
+            } else {
+                Err(s)
+            }
+        })
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let child = &mut self.child;
+        wait_until("npair to exit", || {
+            child
+                .try_wait()
+                .unwrap()
+                .ok_or_else(|| "still running".into())
+        })
+    }
+}
+
+impl Drop for Npair {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs npair to completion (for errors) with a deadline.
+pub fn run_npair(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("npair to finish", || {
+        child
+            .try_wait()
+            .unwrap()
+            .ok_or_else(|| "still running".to_owned())
+    });
+    child.wait_with_output().unwrap()
+}
+
+/// OpenSSH client options for a test: no user config, no known_hosts, quiet.
+pub fn ssh_options(port: u16) -> Vec<String> {
+    [
+        "-F",
+        "/dev/null",
+        "-p",
+        &port.to_string(),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Runs `ssh` (or `sftp` etc.) without a terminal, to completion, with a deadline.
+pub fn ssh_run(program: &str, args: &[String]) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(&format!("{program} to finish"), || {
+        child
+            .try_wait()
+            .unwrap()
+            .ok_or_else(|| "still running".to_owned())
+    });
+    child.wait_with_output().unwrap()
+}
+
+fn nz(v: u16) -> NonZeroU16 {
+    NonZeroU16::new(v).unwrap()
+}
+
+/// A guest: a real `ssh -tt TOKEN@127.0.0.1` in its own pty, its screen read into vt100.
+pub struct Guest {
+    master: Box<dyn MasterPty + Send>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    pub screen: Arc<Mutex<vt100::Parser>>,
+    /// Everything the guest received, for messages printed after the screen is left.
+    pub raw: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Guest {
+    pub fn join(np: &Npair, token: &str, cols: u16, rows: u16) -> Guest {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new("ssh");
+        cmd.args(ssh_options(np.port()));
+        cmd.arg("-tt");
+        cmd.arg(format!("{token}@127.0.0.1"));
+        cmd.env("TERM", "xterm-256color");
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(nz(rows), nz(cols), 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let (s, r) = (Arc::clone(&screen), Arc::clone(&raw));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 16384];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().unwrap().process(&buf[..n]);
+                r.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let writer = pair.master.take_writer().unwrap();
+        Guest {
+            master: pair.master,
+            writer,
+            child,
+            screen,
+            raw,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    /// Row `r` of the guest's screen, trailing blanks trimmed.
+    pub fn row(&self, r: u16) -> String {
+        let p = self.screen.lock().unwrap();
+        let (_, cols) = p.screen().size();
+        let row = p
+            .screen()
+            .rows(0, cols.get())
+            .nth(r as usize)
+            .unwrap_or_default();
+        row.trim_end().to_owned()
+    }
+
+    pub fn raw_text(&self) -> String {
+        String::from_utf8_lossy(&self.raw.lock().unwrap()).into_owned()
+    }
+
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        wait_until(&format!("the guest's screen to show {what}"), || {
+            let t = self.text();
+            if pred(&t) {
+                Ok(t)
+            } else {
+                Err(t)
+            }
+        })
+    }
+
+    pub fn wait_text(&self, needle: &str) -> String {
+        self.wait_for(needle, |t| t.contains(needle))
+    }
+
+    pub fn type_str(&mut self, s: &str) {
+        self.writer.write_all(s.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    pub fn resize(&self, cols: u16, rows: u16) {
+        self.screen
+            .lock()
+            .unwrap()
+            .screen_mut()
+            .set_size(nz(rows), nz(cols));
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.process_id().unwrap() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    pub fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let child = &mut self.child;
+        wait_until("the guest's ssh to exit", || {
+            child
+                .try_wait()
+                .unwrap()
+                .ok_or_else(|| "still running".to_owned())
+        })
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Asserts that the guest's rows `top..top+lines.len()` show `pane`'s captured text.
+pub fn assert_rows_match(guest: &Guest, top: usize, pane_text: &str) {
+    for (i, want) in pane_text.lines().enumerate() {
+        let got = guest.row((top + i) as u16);
+        assert_eq!(
+            got,
+            want.trim_end(),
+            "row {} differs\nguest:\n{}\npane:\n{pane_text}",
+            top + i,
+            guest.text()
+        );
+    }
+}
+
+/// Waits until the guest's rows show the pane's current text (both settle after output).
+pub fn wait_rows_match(tmux: &Tmux, target: &str, guest: &Guest, top: usize) {
+    wait_until(&format!("the guest to match pane {target}"), || {
+        let pane = tmux.capture(target);
+        let ok = pane
+            .lines()
+            .enumerate()
+            .all(|(i, want)| guest.row((top + i) as u16) == want.trim_end());
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("guest:\n{}\npane:\n{pane}", guest.text()))
+        }
+    });
+}
+
+/// The pane's captured screen, colours included, as a vt100 screen of the pane's size.
+pub fn pane_screen(tmux: &Tmux, target: &str, cols: u16, rows: u16) -> vt100::Parser {
+    let mut p = vt100::Parser::new(nz(rows), nz(cols), 0);
+    let text = tmux.capture_escapes(target).replace('\n', "\r\n");
+    p.process(text.trim_end_matches("\r\n").as_bytes());
+    p
+}
