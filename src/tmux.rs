@@ -144,7 +144,12 @@ impl Tmux {
         let tty = tty.to_string_lossy();
         // '#' starts a tmux format; double it so addresses and names show as they are.
         let msg = msg.replace('#', "##");
-        let _ = self.output(&["display-message", "-c", &tty, &msg]);
+        // Long enough to read an address (tmux's default display-time is 750 ms). `-d` needs
+        // tmux 3.2; older ones refuse it, and get the plain message.
+        let shown = self.output(&["display-message", "-d", NOTICE_MS, "-c", &tty, &msg]);
+        if !shown.is_ok_and(|o| o.status.success()) {
+            let _ = self.output(&["display-message", "-c", &tty, &msg]);
+        }
     }
 
     /// Detaches the client on `tty` (ours) the way `prefix d` would, so tmux restores the
@@ -154,6 +159,9 @@ impl Tmux {
         let _ = self.output(&["detach-client", "-t", &tty]);
     }
 }
+
+/// How long a notice stays in the host's status line, in milliseconds.
+const NOTICE_MS: &str = "4000";
 
 /// A target that matches only the session with exactly this name.
 fn exact(name: &str) -> String {

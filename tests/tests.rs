@@ -7,6 +7,8 @@ mod util;
 mod errors;
 #[path = "cases/guests.rs"]
 mod guests;
+#[path = "cases/host.rs"]
+mod host;
 #[path = "cases/lifecycle.rs"]
 mod lifecycle;
 #[path = "cases/refusals.rs"]

@@ -7,8 +7,8 @@ fn a_read_write_guest_types_into_the_session_and_a_read_only_one_cannot() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start(&tmux, "fun", &[]);
-    let mut rw = Guest::join(&np, &np.rw(), 80, 24);
-    let mut ro = Guest::join(&np, &np.ro(), 80, 24);
+    let mut rw = Term::guest(np.port(), &np.rw(), 80, 24);
+    let mut ro = Term::guest(np.port(), &np.ro(), 80, 24);
     rw.wait_text("$");
     ro.wait_text("$");
     np.wait_stderr("(ro) joined from 127.0.0.1");
@@ -33,8 +33,8 @@ fn a_stalled_guest_blocks_no_one_and_is_repainted_when_it_wakes() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start(&tmux, "fun", &[]);
-    let stalled = Guest::join(&np, &np.ro(), 80, 24);
-    let other = Guest::join(&np, &np.ro(), 80, 24);
+    let stalled = Term::guest(np.port(), &np.ro(), 80, 24);
+    let other = Term::guest(np.port(), &np.ro(), 80, 24);
     stalled.wait_text("$");
     other.wait_text("$");
 
@@ -55,11 +55,11 @@ fn the_session_is_the_size_of_the_smallest_read_write_guest() {
     let np = Npair::start(&tmux, "fun", &["--size", "80x24"]);
     tmux.wait_client_size("80x24");
 
-    let rw = Guest::join(&np, &np.rw(), 60, 20);
+    let rw = Term::guest(np.port(), &np.rw(), 60, 20);
     tmux.wait_client_size("60x20");
 
     // A read-only guest never resizes the session, and one too small for it is told so.
-    let small_ro = Guest::join(&np, &np.ro(), 40, 10);
+    let small_ro = Term::guest(np.port(), &np.ro(), 40, 10);
     small_ro.wait_text("terminal is too small");
     assert!(
         small_ro.text().contains("40x10") && small_ro.text().contains("60x20"),
@@ -85,10 +85,10 @@ fn a_hostile_tiny_terminal_is_clamped_not_obeyed() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start(&tmux, "fun", &[]);
-    let tiny = Guest::join(&np, &np.rw(), 1, 1);
+    let tiny = Term::guest(np.port(), &np.rw(), 1, 1);
     tmux.wait_client_size("10x3");
     // The tiny guest is told rather than garbled; everyone else goes on.
-    let ro = Guest::join(&np, &np.ro(), 80, 24);
+    let ro = Term::guest(np.port(), &np.ro(), 80, 24);
     ro.wait_text("$");
     drop(tiny);
     tmux.wait_client_size("80x24");

@@ -8,8 +8,8 @@ fn sigterm_ends_the_share_tells_guests_and_leaves_the_session() {
         let tmux = Tmux::new();
         tmux.new_session("fun", 80, 24);
         let mut np = Npair::start(&tmux, "fun", &[]);
-        let mut rw = Guest::join(&np, &np.rw(), 80, 24);
-        let mut ro = Guest::join(&np, &np.ro(), 80, 24);
+        let mut rw = Term::guest(np.port(), &np.rw(), 80, 24);
+        let mut ro = Term::guest(np.port(), &np.ro(), 80, 24);
         rw.wait_text("$");
         ro.wait_text("$");
 
@@ -48,7 +48,7 @@ fn a_killed_session_ends_the_share_with_an_error() {
     tmux.new_session("fun", 80, 24);
     tmux.new_session("other", 80, 24);
     let mut np = Npair::start(&tmux, "fun", &[]);
-    let mut guest = Guest::join(&np, &np.ro(), 80, 24);
+    let mut guest = Term::guest(np.port(), &np.ro(), 80, 24);
     guest.wait_text("$");
     tmux.run(&["kill-session", "-t", "fun"]);
     assert_eq!(np.wait_exit().code(), Some(1));
@@ -68,8 +68,8 @@ fn a_guest_pressing_the_detach_key_does_not_end_the_share() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let mut np = Npair::start(&tmux, "fun", &[]);
-    let mut rw = Guest::join(&np, &np.rw(), 80, 24);
-    let ro = Guest::join(&np, &np.ro(), 80, 24);
+    let mut rw = Term::guest(np.port(), &np.rw(), 80, 24);
+    let ro = Term::guest(np.port(), &np.ro(), 80, 24);
     rw.wait_text("$");
     rw.type_str("\x02d"); // C-b d
     np.wait_stderr("attaching again");

@@ -93,7 +93,7 @@ fn sftp_and_port_forwarding_are_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("remote port forwarding failed"));
 
     // Local forwarding: the listener opens on the client, but the channel is refused.
-    let mut guest = Guest::join(&np, &np.rw(), 80, 24);
+    let mut guest = Term::guest(np.port(), &np.rw(), 80, 24);
     guest.wait_text("$");
     guest.type_str("echo still-here\r");
     guest.wait_text("still-here");

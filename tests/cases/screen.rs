@@ -18,7 +18,7 @@ fn a_late_guest_sees_the_current_screen_with_its_colours() {
         t.contains("RED BOLDGREEN plain")
     });
 
-    let guest = Guest::join(&np, &np.rw(), 80, 24);
+    let guest = Term::guest(np.port(), &np.rw(), 80, 24);
     guest.wait_text("RED BOLDGREEN plain");
     wait_rows_match(&tmux, "fun", &guest, 0);
 
@@ -64,7 +64,7 @@ fn a_late_guest_joins_into_a_full_screen_program() {
         t.contains("first line of the file") && t.contains('~')
     });
 
-    let guest = Guest::join(&np, &np.ro(), 80, 24);
+    let guest = Term::guest(np.port(), &np.ro(), 80, 24);
     guest.wait_text("second line");
     wait_rows_match(&tmux, "fun", &guest, 0);
     assert!(guest.screen.lock().unwrap().screen().alternate_screen());
@@ -88,7 +88,7 @@ fn a_guest_joining_mid_scroll_follows_a_scrolling_region() {
     tmux.send("fun.0", &["seq 1 50", "Enter"]);
     tmux.wait_pane("fun.0", "the first scroll", |t| t.contains("50"));
 
-    let guest = Guest::join(&np, &np.ro(), 80, 24);
+    let guest = Term::guest(np.port(), &np.ro(), 80, 24);
     let panes = tmux.panes("fun");
     wait_rows_match(&tmux, "fun.0", &guest, panes[0].0);
 

@@ -382,8 +382,9 @@ fn nz(v: u16) -> NonZeroU16 {
     NonZeroU16::new(v).unwrap()
 }
 
-/// A guest: a real `ssh -tt TOKEN@127.0.0.1` in its own pty, its screen read into vt100.
-pub struct Guest {
+/// A program in its own pty, its screen read into vt100: a guest's `ssh`, or npair itself in
+/// attached mode playing the host's terminal.
+pub struct Term {
     master: Box<dyn MasterPty + Send>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -392,8 +393,40 @@ pub struct Guest {
     pub raw: Arc<Mutex<Vec<u8>>>,
 }
 
-impl Guest {
-    pub fn join(np: &Npair, token: &str, cols: u16, rows: u16) -> Guest {
+impl Term {
+    /// A guest: a real `ssh -tt TOKEN@127.0.0.1 -p PORT`.
+    pub fn guest(port: u16, token: &str, cols: u16, rows: u16) -> Term {
+        let mut cmd = CommandBuilder::new("ssh");
+        cmd.args(ssh_options(port));
+        cmd.arg("-tt");
+        cmd.arg(format!("{token}@127.0.0.1"));
+        Term::spawn(cmd, cols, rows)
+    }
+
+    /// The host: `npair share SESSION --json --listen 127.0.0.1:0 --no-web` attached to this
+    /// terminal, against the test's tmux server.
+    pub fn host(tmux: &Tmux, session: &str, cols: u16, rows: u16) -> Term {
+        let mut cmd = CommandBuilder::new(npair_bin());
+        cmd.args([
+            "share",
+            session,
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-web",
+            "--host-key",
+        ]);
+        cmd.arg(tmux.path().join("host_ed25519"));
+        cmd.env("TMUX_TMPDIR", tmux.path());
+        cmd.env("XDG_CONFIG_HOME", tmux.path().join("config"));
+        cmd.env("LANG", "C.UTF-8");
+        cmd.env_remove("TMUX");
+        cmd.env_remove("TMUX_PANE");
+        cmd.cwd(tmux.path());
+        Term::spawn(cmd, cols, rows)
+    }
+
+    pub fn spawn(mut cmd: CommandBuilder, cols: u16, rows: u16) -> Term {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -402,10 +435,6 @@ impl Guest {
                 pixel_height: 0,
             })
             .unwrap();
-        let mut cmd = CommandBuilder::new("ssh");
-        cmd.args(ssh_options(np.port()));
-        cmd.arg("-tt");
-        cmd.arg(format!("{token}@127.0.0.1"));
         cmd.env("TERM", "xterm-256color");
         let child = pair.slave.spawn_command(cmd).unwrap();
         drop(pair.slave);
@@ -424,13 +453,30 @@ impl Guest {
             }
         });
         let writer = pair.master.take_writer().unwrap();
-        Guest {
+        Term {
             master: pair.master,
             writer,
             child,
             screen,
             raw,
         }
+    }
+
+    /// The connection details from the JSON line npair printed first (attached host only).
+    pub fn json(&self) -> serde_json::Value {
+        wait_until("the JSON line", || {
+            let raw = self.raw_text();
+            let line = raw.lines().find(|l| l.starts_with('{')).map(str::to_owned);
+            line.and_then(|l| serde_json::from_str(&l).ok()).ok_or(raw)
+        })
+    }
+
+    /// Whether the terminal is in canonical (cooked) mode with echo, as a shell expects it.
+    pub fn is_cooked(&self) -> bool {
+        let fd = self.master.as_raw_fd().unwrap();
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(fd, &mut t) }, 0);
+        t.c_lflag & libc::ICANON != 0 && t.c_lflag & libc::ECHO != 0
     }
 
     pub fn text(&self) -> String {
@@ -508,14 +554,14 @@ impl Guest {
     }
 }
 
-impl Drop for Guest {
+impl Drop for Term {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
 }
 
 /// Asserts that the guest's rows `top..top+lines.len()` show `pane`'s captured text.
-pub fn assert_rows_match(guest: &Guest, top: usize, pane_text: &str) {
+pub fn assert_rows_match(guest: &Term, top: usize, pane_text: &str) {
     for (i, want) in pane_text.lines().enumerate() {
         let got = guest.row((top + i) as u16);
         assert_eq!(
@@ -529,7 +575,7 @@ pub fn assert_rows_match(guest: &Guest, top: usize, pane_text: &str) {
 }
 
 /// Waits until the guest's rows show the pane's current text (both settle after output).
-pub fn wait_rows_match(tmux: &Tmux, target: &str, guest: &Guest, top: usize) {
+pub fn wait_rows_match(tmux: &Tmux, target: &str, guest: &Term, top: usize) {
     wait_until(&format!("the guest to match pane {target}"), || {
         let pane = tmux.capture(target);
         let ok = pane
