@@ -9,6 +9,8 @@ mod errors;
 mod guests;
 #[path = "cases/host.rs"]
 mod host;
+#[path = "cases/hostile.rs"]
+mod hostile;
 #[path = "cases/lifecycle.rs"]
 mod lifecycle;
 #[path = "cases/refusals.rs"]
