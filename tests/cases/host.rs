@@ -78,3 +78,26 @@ fn the_hosts_terminal_size_is_the_sessions() {
     host.resize(70, 20); // SIGWINCH
     tmux.wait_client_size("70x20");
 }
+
+#[test]
+fn a_signal_in_attached_mode_restores_the_hosts_terminal() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let mut host = Term::host(&tmux, "fun", 80, 24);
+    host.json();
+    host.wait_text("$");
+    assert!(!host.is_cooked());
+    host.signal(libc::SIGTERM);
+    assert!(host.wait_exit().success());
+    assert!(host.is_cooked(), "the host's terminal was left in raw mode");
+    assert!(
+        !host.screen.lock().unwrap().screen().alternate_screen(),
+        "left in tmux's alternate screen"
+    );
+    assert!(
+        host.raw_text().contains("share ended (received SIGTERM)"),
+        "{}",
+        host.raw_text()
+    );
+    assert!(tmux.has_session("fun"));
+}

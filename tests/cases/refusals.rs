@@ -117,3 +117,45 @@ fn agent_forwarding_is_refused_and_the_session_still_works() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn an_address_guessing_tokens_is_locked_out_while_others_get_in() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = Npair::start(&tmux, "fun", &[]);
+    // Ten wrong guesses from 127.0.0.1, at once.
+    let guesses: Vec<_> = (0..10)
+        .map(|i| {
+            std::process::Command::new("ssh")
+                .args(ssh_args(&np, &format!("guess{i}"), &[], &["true"]))
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut g in guesses {
+        wait_until("a guess to be refused", || {
+            g.try_wait().unwrap().ok_or_else(|| "running".to_owned())
+        });
+    }
+    // Now even the right token is refused from that address...
+    let out = ssh_run("ssh", &ssh_args(&np, &np.rw(), &[], &["true"]));
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ...while a guest from another address authenticates (and is then refused the command).
+    let out = ssh_run(
+        "ssh",
+        &ssh_args(&np, &np.rw(), &["-b", "127.0.0.2"], &["true"]),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
