@@ -140,32 +140,23 @@ fn an_open_or_corrupt_host_key_is_refused_and_kept() {
     std::fs::write(&key, "garbage\n").unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let key_s = key.to_string_lossy().into_owned();
-    let cmd = Npair::command(
-        &tmux,
-        &[
-            "fun",
-            "--headless",
-            "--listen",
-            "127.0.0.1:0",
-            "--host-key",
-            &key_s,
-        ],
-    );
-    fails_with(cmd, &["chmod 600", &key_s]);
+    let share = || {
+        Npair::command(
+            &tmux,
+            &[
+                "fun",
+                "--headless",
+                "--listen",
+                "127.0.0.1:0",
+                "--host-key",
+                &key_s,
+            ],
+        )
+    };
+    fails_with(share(), &["chmod 600", &key_s]);
 
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let cmd = Npair::command(
-        &tmux,
-        &[
-            "fun",
-            "--headless",
-            "--listen",
-            "127.0.0.1:0",
-            "--host-key",
-            &key_s,
-        ],
-    );
-    fails_with(cmd, &["not a valid OpenSSH private key", &key_s]);
+    fails_with(share(), &["not a valid OpenSSH private key", &key_s]);
     assert_eq!(
         std::fs::read_to_string(&key).unwrap(),
         "garbage\n",

@@ -24,19 +24,7 @@ fn the_host_sees_the_session_and_guests_see_what_the_host_sees() {
         }
     });
     let (hs, gs) = (host.screen.lock().unwrap(), guest.screen.lock().unwrap());
-    for r in 0..30 {
-        for c in 0..90 {
-            let (a, b) = (
-                hs.screen().cell(r, c).unwrap(),
-                gs.screen().cell(r, c).unwrap(),
-            );
-            assert_eq!(
-                (a.fgcolor(), a.bgcolor(), a.bold()),
-                (b.fgcolor(), b.bgcolor(), b.bold()),
-                "cell {r},{c}"
-            );
-        }
-    }
+    assert_same_colours(hs.screen(), gs.screen(), 30, 90);
 }
 
 #[test]

@@ -25,24 +25,14 @@ fn a_late_guest_sees_the_current_screen_with_its_colours() {
     // Colours, cell by cell, against tmux's own capture of the pane.
     let pane = pane_screen(&tmux, "fun", 80, 23);
     let g = guest.screen.lock().unwrap();
-    let mut coloured = 0;
-    for r in 0..23 {
-        for c in 0..80 {
-            let (a, b) = (
-                pane.screen().cell(r, c).unwrap(),
-                g.screen().cell(r, c).unwrap(),
-            );
-            assert_eq!(
-                (a.fgcolor(), a.bgcolor(), a.bold()),
-                (b.fgcolor(), b.bgcolor(), b.bold()),
-                "cell {r},{c} ({:?})",
-                a.contents()
-            );
-            coloured += usize::from(
-                a.fgcolor() != vt100::Color::Default || a.bgcolor() != vt100::Color::Default,
-            );
-        }
-    }
+    assert_same_colours(pane.screen(), g.screen(), 23, 80);
+    let coloured = (0..23)
+        .flat_map(|r| (0..80).map(move |c| (r, c)))
+        .map(|(r, c)| pane.screen().cell(r, c).unwrap())
+        .filter(|cell| {
+            cell.fgcolor() != vt100::Color::Default || cell.bgcolor() != vt100::Color::Default
+        })
+        .count();
     assert!(
         coloured >= "REDBOLDGREEN".len(),
         "the capture had no colours to compare"

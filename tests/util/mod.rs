@@ -32,6 +32,32 @@ pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -
     }
 }
 
+/// Waits for a child process to exit, with the deadline.
+pub fn wait_child(what: &str, child: &mut Child) -> ExitStatus {
+    wait_until(&format!("{what} to exit"), || {
+        child
+            .try_wait()
+            .unwrap()
+            .ok_or_else(|| "still running".to_owned())
+    })
+}
+
+/// Asserts that two screens have the same colours and boldness in every cell of
+/// `rows` × `cols` (contents are compared by the callers, as text).
+pub fn assert_same_colours(a: &vt100::Screen, b: &vt100::Screen, rows: u16, cols: u16) {
+    for r in 0..rows {
+        for c in 0..cols {
+            let (x, y) = (a.cell(r, c).unwrap(), b.cell(r, c).unwrap());
+            assert_eq!(
+                (x.fgcolor(), x.bgcolor(), x.bold()),
+                (y.fgcolor(), y.bgcolor(), y.bold()),
+                "cell {r},{c} ({:?})",
+                x.contents()
+            );
+        }
+    }
+}
+
 pub fn npair_bin() -> &'static str {
     env!("CARGO_BIN_EXE_npair")
 }
@@ -303,13 +329,7 @@ impl Npair {
     }
 
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let child = &mut self.child;
-        wait_until("npair to exit", || {
-            child
-                .try_wait()
-                .unwrap()
-                .ok_or_else(|| "still running".into())
-        })
+        wait_child("npair", &mut self.child)
     }
 }
 
@@ -328,12 +348,7 @@ pub fn run_npair(mut cmd: Command) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("npair to finish", || {
-        child
-            .try_wait()
-            .unwrap()
-            .ok_or_else(|| "still running".to_owned())
-    });
+    wait_child("npair", &mut child);
     child.wait_with_output().unwrap()
 }
 
@@ -369,12 +384,7 @@ pub fn ssh_run(program: &str, args: &[String]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until(&format!("{program} to finish"), || {
-        child
-            .try_wait()
-            .unwrap()
-            .ok_or_else(|| "still running".to_owned())
-    });
+    wait_child(program, &mut child);
     child.wait_with_output().unwrap()
 }
 
