@@ -58,12 +58,11 @@ pub struct ShareArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Address and port of the read-only web viewer (accepted for scripts; the viewer is not
-    /// built yet, so nothing listens there and `web_url` is null)
+    /// Address and port of the read-only web viewer (port 0 picks a free one)
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8022")]
     pub web: SocketAddr,
 
-    /// Do not serve the web viewer (the default until it exists)
+    /// Do not serve the web viewer
     #[arg(long)]
     pub no_web: bool,
 }

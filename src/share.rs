@@ -22,6 +22,7 @@ use crate::size::{Size, SizePolicy};
 use crate::ssh;
 use crate::tmux::{self, Tmux};
 use crate::tokens::Tokens;
+use crate::web;
 
 /// What `npair share` was asked to do, free of CLI types.
 #[derive(Clone, Debug)]
@@ -35,7 +36,7 @@ pub struct Config {
     /// The session size when headless (and when the host's terminal size cannot be read).
     pub size: Size,
     pub json: bool,
-    /// The web viewer's address; `None` with `--no-web`. Not served yet.
+    /// The web viewer's address; `None` with `--no-web`.
     pub web: Option<SocketAddr>,
 }
 
@@ -55,6 +56,11 @@ const DETACH_TIMEOUT: Duration = Duration::from_secs(2);
 /// not being detached by a guest: give up instead of looping.
 const QUICK_EXIT: Duration = Duration::from_secs(2);
 const MAX_QUICK_EXITS: u32 = 5;
+
+/// What tmux may assume of the terminal when headless. Attached, the host's terminal answers
+/// tmux's questions; headless, nobody does, and tmux would send true colours as the nearest of
+/// 256. Guests' terminals and the web page show true colour, so say so.
+const HEADLESS_FEATURES: &str = "RGB";
 
 /// Why the share ended.
 enum End {
@@ -105,6 +111,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     let key = keys::load_or_create(&cfg.host_key)?;
     let listener = bind(cfg.listen)?;
     let port = listener.local_addr()?.port();
+    let web_listener = cfg.web.map(bind).transpose()?;
     if !exists {
         tmux.new_session(&name, &cwd, size)?;
     }
@@ -114,7 +121,23 @@ pub async fn run(cfg: Config) -> Result<()> {
     let mut signals = Signals::new()?;
     let tokens = Tokens::generate();
     let host = banner_host(cfg.listen.ip());
-    print_banner(&cfg, &name, &host, port, &tokens, &key.fingerprint)?;
+    let web_url = match (&web_listener, cfg.web) {
+        (Some(l), Some(addr)) => Some(web_url(
+            &banner_host(addr.ip()),
+            l.local_addr()?.port(),
+            tokens.ro(),
+        )),
+        _ => None,
+    };
+    print_banner(
+        &cfg,
+        &name,
+        &host,
+        port,
+        &tokens,
+        web_url.as_deref(),
+        &key.fingerprint,
+    )?;
 
     let hub = Arc::new(Hub::new(size));
     let sizes = SizePolicy::new(size);
@@ -168,6 +191,19 @@ pub async fn run(cfg: Config) -> Result<()> {
         tasks: tasks.clone(),
         next_guest: AtomicU64::new(0),
     });
+    if let Some(web_listener) = web_listener {
+        let frames = web::render::start(Arc::clone(&hub), shutdown.clone());
+        tokio::spawn(web::serve(
+            web_listener,
+            web::WebShared {
+                ro_token: shared.tokens.ro().to_owned(),
+                session: name.clone(),
+                frames,
+                shutdown: shutdown.clone(),
+                tasks: tasks.clone(),
+            },
+        ));
+    }
     tokio::spawn(ssh::serve(listener, key.key, shared));
     tokio::spawn(show_notices(
         notice_rx,
@@ -252,7 +288,7 @@ async fn attach_until_the_end(
     let mut quick_exits = 0;
     loop {
         let mut child = pty
-            .spawn(tmux.attach_command(name, term)?)
+            .spawn(tmux.attach_command(name, term, (!attached).then_some(HEADLESS_FEATURES))?)
             .context("cannot start `tmux attach-session`")?;
         let mut killer = child.clone_killer();
         let started = Instant::now();
@@ -397,12 +433,22 @@ fn ssh_command(host: &str, port: u16, token: &str) -> String {
     format!("ssh -p {port} {token}@{host}")
 }
 
+/// The viewer's URL; an IPv6 host goes in brackets.
+fn web_url(host: &str, port: u16, ro_token: &str) -> String {
+    if host.contains(':') {
+        format!("http://[{host}]:{port}/{ro_token}")
+    } else {
+        format!("http://{host}:{port}/{ro_token}")
+    }
+}
+
 fn print_banner(
     cfg: &Config,
     name: &str,
     host: &str,
     port: u16,
     tokens: &Tokens,
+    web_url: Option<&str>,
     fingerprint: &str,
 ) -> Result<()> {
     let rw = ssh_command(host, port, tokens.rw());
@@ -417,7 +463,7 @@ fn print_banner(
             "ro_token": tokens.ro(),
             "rw_command": rw,
             "ro_command": ro,
-            "web_url": serde_json::Value::Null,
+            "web_url": web_url,
             "host_key": fingerprint,
         });
         writeln!(out, "{line}")?;
@@ -425,6 +471,9 @@ fn print_banner(
         writeln!(out, "npair: sharing tmux session \"{name}\"")?;
         writeln!(out, "  read-write  {rw}")?;
         writeln!(out, "  read-only   {ro}")?;
+        if let Some(url) = web_url {
+            writeln!(out, "  web (read-only)  {url}")?;
+        }
         writeln!(
             out,
             "  host key    {fingerprint}   (guests can compare this with what ssh shows them)"

@@ -6,11 +6,10 @@
 //! One [`Conn`] per connection answers russh's callbacks; once a shell starts, one guest task
 //! per connection streams the hub's output to it, so a stalled guest blocks only itself.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use russh::keys::PrivateKey;
@@ -23,6 +22,7 @@ use tokio::time::timeout;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::{Event, Hub, Input, Source};
+use crate::limiter::FailureLimiter;
 use crate::shutdown::Shutdown;
 use crate::size::{Size, SizePolicy, Vote};
 use crate::tokens::{Role, Tokens};
@@ -35,9 +35,6 @@ pub const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_UNAUTHENTICATED: usize = 64;
 /// The pause before a wrong token is refused (russh sleeps this long per rejection).
 pub const AUTH_DELAY: Duration = Duration::from_millis(500);
-/// Wrong tokens one address may try per [`FAILURE_WINDOW`] before all its attempts are refused.
-pub const MAX_FAILURES: u32 = 10;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// How long a guest being disconnected gets to take its last message; a stalled one is cut.
 pub const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keep-alive probes: a guest that answers none of three in a row (90 s) is dropped; one
@@ -87,7 +84,7 @@ fn config(key: PrivateKey) -> russh::server::Config {
 /// Accepts guests on `listener` until the shutdown.
 pub async fn serve(listener: TcpListener, key: PrivateKey, shared: Arc<Shared>) {
     let config = Arc::new(config(key));
-    let limiter = Arc::new(AuthLimiter::default());
+    let limiter = Arc::new(FailureLimiter::default());
     let unauthenticated = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -119,7 +116,7 @@ async fn connection(
     peer: SocketAddr,
     config: Arc<russh::server::Config>,
     shared: Arc<Shared>,
-    limiter: Arc<AuthLimiter>,
+    limiter: Arc<FailureLimiter>,
     permit: OwnedSemaphorePermit,
 ) {
     let _ = tcp.set_nodelay(true);
@@ -170,41 +167,10 @@ async fn connection(
     }
 }
 
-/// Wrong-token counts per source address.
-#[derive(Default)]
-struct AuthLimiter {
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-/// Addresses remembered at most; past this, expired entries are swept.
-const LIMITER_ENTRIES: usize = 4096;
-
-impl AuthLimiter {
-    fn allowed(&self, ip: IpAddr) -> bool {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(&ip) {
-            Some((start, n)) => start.elapsed() >= FAILURE_WINDOW || *n < MAX_FAILURES,
-            None => true,
-        }
-    }
-
-    fn failed(&self, ip: IpAddr) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= LIMITER_ENTRIES {
-            map.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
-        }
-        let entry = map.entry(ip).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= FAILURE_WINDOW {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-    }
-}
-
 /// One SSH connection.
 struct Conn {
     shared: Arc<Shared>,
-    limiter: Arc<AuthLimiter>,
+    limiter: Arc<FailureLimiter>,
     peer: SocketAddr,
     /// A place among the unauthenticated connections, given back on authentication.
     unauthenticated: Option<OwnedSemaphorePermit>,

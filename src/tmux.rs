@@ -127,10 +127,20 @@ impl Tmux {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
-    /// The command that attaches our one client, to run in the pty.
-    pub fn attach_command(&self, name: &str, term: &str) -> Result<CommandBuilder> {
+    /// The command that attaches our one client, to run in the pty. `features` are tmux
+    /// terminal features (`-T`, tmux 3.2+) to assume for the client, for when no terminal
+    /// answers tmux's questions (headless).
+    pub fn attach_command(
+        &self,
+        name: &str,
+        term: &str,
+        features: Option<&str>,
+    ) -> Result<CommandBuilder> {
         let mut cmd = CommandBuilder::new("tmux");
         cmd.args(self.base_args());
+        if let Some(f) = features {
+            cmd.args(["-T", f]);
+        }
         cmd.args(["attach-session", "-t", &exact(name)]);
         cmd.env_remove("TMUX");
         cmd.env_remove("TMUX_PANE");

@@ -17,3 +17,5 @@ mod lifecycle;
 mod refusals;
 #[path = "cases/screen.rs"]
 mod screen;
+#[path = "cases/web.rs"]
+mod web;

@@ -1,0 +1,218 @@
+//! The read-only web viewer: an HTTP server (axum) that serves one page, under the read-only
+//! token's path only, and streams rendered frames of the shared screen to it over a WebSocket.
+//!
+//! It depends on the hub (through [`render`]) and never on the SSH server. The read-write
+//! token is never accepted here: every path but `/RO_TOKEN` and what lies under it gets the
+//! same plain 404, decided by a constant-time comparison.
+
+pub mod render;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+
+use crate::limiter::FailureLimiter;
+use crate::shutdown::Shutdown;
+use render::Frame;
+
+const PAGE: &str = include_str!("page/index.html");
+const SCRIPT: &str = include_str!("page/app.js");
+const STYLE: &str = include_str!("page/app.css");
+
+/// The page allows only its own script, style and WebSocket: nothing inline, nothing from
+/// elsewhere, no framing.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                   img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Bytes read from a viewer's socket at a time; viewers only ever send pings and a close.
+const WS_READ_BUFFER: usize = 4 * 1024;
+/// The largest message a viewer may send; anything larger ends it.
+const WS_MAX_INCOMING: usize = 16 * 1024;
+/// Outgoing bytes gathered before a write to the socket: a full frame of a large screen is a
+/// few tens of KiB.
+const WS_WRITE_BUFFER: usize = 16 * 1024;
+
+/// What the web server needs from the share.
+pub struct WebShared {
+    pub ro_token: String,
+    pub session: String,
+    pub frames: watch::Receiver<Arc<Frame>>,
+    pub shutdown: Shutdown,
+    /// Viewer tasks run here, so that `share` waits for their goodbyes.
+    pub tasks: TaskTracker,
+}
+
+struct Web {
+    shared: WebShared,
+    /// The page with the token's path filled in (its assets are under that path).
+    page: String,
+    limiter: FailureLimiter,
+}
+
+/// Serves the viewer on `listener` until the shutdown.
+pub async fn serve(listener: TcpListener, shared: WebShared) {
+    let page = PAGE
+        .replace("{{BASE}}", &format!("/{}", shared.ro_token))
+        .replace("{{SESSION}}", &html_escape(&shared.session));
+    let mut shutdown = shared.shutdown.clone();
+    let web = Arc::new(Web {
+        shared,
+        page,
+        limiter: FailureLimiter::default(),
+    });
+    let app = axum::Router::new().fallback(route).with_state(web);
+    let _ = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.wait().await;
+    })
+    .await;
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Every response carries these.
+fn secure(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
+
+fn not_found() -> Response {
+    secure(
+        (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Not Found\n",
+        )
+            .into_response(),
+    )
+}
+
+fn asset(content_type: &'static str, body: impl Into<Body>) -> Response {
+    secure(([(header::CONTENT_TYPE, content_type)], body.into()).into_response())
+}
+
+async fn route(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let path = req.uri().path();
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let (token, sub) = rest.split_once('/').unwrap_or((rest, ""));
+    // Constant time, so a near-miss answers exactly like a far miss.
+    let right: bool = token
+        .as_bytes()
+        .ct_eq(web.shared.ro_token.as_bytes())
+        .into();
+    if !web.limiter.allowed(peer.ip()) {
+        return not_found();
+    }
+    if !right {
+        web.limiter.failed(peer.ip());
+        return not_found();
+    }
+    match sub {
+        "" => asset("text/html; charset=utf-8", web.page.clone()),
+        "app.js" => asset("text/javascript; charset=utf-8", SCRIPT),
+        "app.css" => asset("text/css; charset=utf-8", STYLE),
+        "ws" => {
+            let (mut parts, _) = req.into_parts();
+            match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                Ok(upgrade) => {
+                    // The page sends nothing: small receive buffers and messages, and a write
+                    // buffer that holds at most about one full frame.
+                    let upgrade = upgrade
+                        .read_buffer_size(WS_READ_BUFFER)
+                        .max_message_size(WS_MAX_INCOMING)
+                        .max_frame_size(WS_MAX_INCOMING)
+                        .write_buffer_size(WS_WRITE_BUFFER);
+                    let web = Arc::clone(&web);
+                    let tasks = web.shared.tasks.clone();
+                    secure(upgrade.on_upgrade(move |ws| async move {
+                        // Tracked, so that the share waits for this viewer's goodbye.
+                        let _ = tasks.spawn(view(ws, web)).await;
+                    }))
+                }
+                Err(e) => secure(e.into_response()),
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+/// Streams frames to one viewer until it leaves or the share ends.
+async fn view(mut ws: WebSocket, web: Arc<Web>) {
+    let mut frames = web.shared.frames.clone();
+    let mut shutdown = web.shared.shutdown.clone();
+    let hello = serde_json::json!({ "type": "hello", "session": web.shared.session }).to_string();
+    if ws.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    let mut last: Option<u64> = None;
+    loop {
+        let frame = Arc::clone(&frames.borrow_and_update());
+        let msg = frame.message_after(last);
+        last = Some(frame.seq);
+        // While this waits on a slow viewer, newer frames replace older ones in the watch
+        // channel: the viewer skips to the latest, and nothing queues up for it.
+        let sent = tokio::select! {
+            r = ws.send(Message::Text(msg.to_string().into())) => r.is_ok(),
+            reason = shutdown.wait() => return goodbye(ws, &reason).await,
+        };
+        if !sent {
+            return;
+        }
+        loop {
+            tokio::select! {
+                r = frames.changed() => if r.is_err() { return } else { break },
+                reason = shutdown.wait() => return goodbye(ws, &reason).await,
+                m = ws.recv() => match m {
+                    // The page sends nothing; a close or an error ends the viewer, and
+                    // anything else is ignored (it never causes a resend).
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }
+}
+
+async fn goodbye(mut ws: WebSocket, reason: &str) {
+    let msg = serde_json::json!({ "type": "ended", "reason": reason }).to_string();
+    let _ = tokio::time::timeout(crate::ssh::FAREWELL_TIMEOUT, async {
+        let _ = ws.send(Message::Text(msg.into())).await;
+        let _ = ws.send(Message::Close(None)).await;
+    })
+    .await;
+}

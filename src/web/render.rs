@@ -1,0 +1,275 @@
+//! The web viewer's renderer: a hub subscriber that turns the screen model into frames of rows
+//! of styled runs, at most [`FRAME_RATE`] a second, each encoded once for every viewer.
+//!
+//! A frame carries the rows that changed since the previous frame (`delta`) and, for viewers
+//! that missed frames or just connected, every row (`full`). Frames are published on a watch
+//! channel, which holds only the latest: a slow viewer skips to the present, and costs one
+//! shared frame of memory, not a queue.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use crate::hub::{Event, Hub};
+use crate::shutdown::Shutdown;
+
+/// Frames per second at most: smooth to the eye, and a bound on the work per viewer.
+pub const FRAME_RATE: u32 = 30;
+const FRAME_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / FRAME_RATE as u64);
+
+/// One rendered state of the screen, encoded as the JSON messages the page reads.
+pub struct Frame {
+    /// Counts frames from 1; a viewer whose last frame is `seq - 1` can apply `delta`.
+    pub seq: u64,
+    pub delta: Arc<str>,
+    pub full: Arc<str>,
+}
+
+impl Frame {
+    /// The message for a viewer whose last frame was `last`.
+    pub fn message_after(&self, last: Option<u64>) -> Arc<str> {
+        if last.is_some_and(|l| l + 1 == self.seq) {
+            Arc::clone(&self.delta)
+        } else {
+            Arc::clone(&self.full)
+        }
+    }
+}
+
+/// Renders frames until the shutdown. Returns the receiver viewers clone.
+pub fn start(hub: Arc<Hub>, shutdown: Shutdown) -> watch::Receiver<Arc<Frame>> {
+    let mut renderer = Renderer::default();
+    // Subscribe before the first render, so nothing between the two is missed.
+    let events = hub.subscribe().events;
+    let (tx, rx) = watch::channel(renderer.render(&hub.screen()));
+    tokio::spawn(run(renderer, hub, events, tx, shutdown));
+    rx
+}
+
+async fn run(
+    mut renderer: Renderer,
+    hub: Arc<Hub>,
+    mut events: broadcast::Receiver<Event>,
+    tx: watch::Sender<Arc<Frame>>,
+    mut shutdown: Shutdown,
+) {
+    let mut last = Instant::now();
+    loop {
+        // Wait for a change (output, a resize, or a gap: all mean "the screen may differ").
+        tokio::select! {
+            r = events.recv() => if let Err(broadcast::error::RecvError::Closed) = r { return },
+            _ = shutdown.wait() => return,
+        }
+        // At most one frame per interval; after a quiet spell, render at once (low latency).
+        tokio::time::sleep_until(last + FRAME_INTERVAL).await;
+        while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
+        last = Instant::now();
+        tx.send_replace(renderer.render(&hub.screen()));
+    }
+}
+
+/// Remembers the rows of the previous frame, to send only what changed.
+#[derive(Default)]
+struct Renderer {
+    seq: u64,
+    rows: Vec<String>,
+}
+
+impl Renderer {
+    fn render(&mut self, screen: &vt100::Screen) -> Arc<Frame> {
+        self.seq += 1;
+        let (rows, cols) = screen.size();
+        let (rows, cols) = (rows.get(), cols.get());
+        let new_rows: Vec<String> = (0..rows).map(|r| encode_row(screen, r, cols)).collect();
+        let (cr, cc) = screen.cursor_position();
+        let head = |full: bool| {
+            format!(
+                r#"{{"type":"frame","seq":{},"full":{full},"cols":{cols},"rows":{rows},"cursor":{{"r":{cr},"c":{cc},"v":{}}},"alt":{},"lines":["#,
+                self.seq,
+                !screen.hide_cursor(),
+                screen.alternate_screen(),
+            )
+        };
+        let mut full = head(true);
+        let mut delta = head(false);
+        let mut first_delta = true;
+        for (i, row) in new_rows.iter().enumerate() {
+            if i > 0 {
+                full.push(',');
+            }
+            let _ = write!(full, "[{i},{row}]");
+            if self.rows.get(i) != Some(row) || self.rows.len() != new_rows.len() {
+                if !first_delta {
+                    delta.push(',');
+                }
+                first_delta = false;
+                let _ = write!(delta, "[{i},{row}]");
+            }
+        }
+        full.push_str("]}");
+        delta.push_str("]}");
+        self.rows = new_rows;
+        Arc::new(Frame {
+            seq: self.seq,
+            delta: delta.into(),
+            full: full.into(),
+        })
+    }
+}
+
+/// The style of a cell, as the page applies it.
+#[derive(Clone, Copy, PartialEq)]
+struct Style {
+    fg: vt100::Color,
+    bg: vt100::Color,
+    bold: bool,
+    dim: bool,
+    italic: bool,
+    underline: bool,
+    inverse: bool,
+    wide: bool,
+}
+
+impl Style {
+    fn of(cell: &vt100::Cell) -> Style {
+        Style {
+            fg: cell.fgcolor(),
+            bg: cell.bgcolor(),
+            bold: cell.bold(),
+            dim: cell.dim(),
+            italic: cell.italic(),
+            underline: cell.underline(),
+            inverse: cell.inverse(),
+            wide: cell.is_wide(),
+        }
+    }
+
+    const PLAIN: Style = Style {
+        fg: vt100::Color::Default,
+        bg: vt100::Color::Default,
+        bold: false,
+        dim: false,
+        italic: false,
+        underline: false,
+        inverse: false,
+        wide: false,
+    };
+}
+
+/// One row as a JSON array of runs: `{"t":text,"fg":..,"bg":..,"b":1,"d":1,"i":1,"u":1,"v":1,"w":1}`,
+/// where a colour is an index (0-255) or "#rrggbb", and absent means the default. A wide
+/// character is a run of its own with `"w":1`, so the page can give it two cells. Trailing
+/// blank cells in the default style are left out.
+fn encode_row(screen: &vt100::Screen, row: u16, cols: u16) -> String {
+    let mut runs: Vec<(Style, String)> = Vec::new();
+    for col in 0..cols {
+        let Some(cell) = screen.cell(row, col) else {
+            break;
+        };
+        if cell.is_wide_continuation() {
+            continue;
+        }
+        let style = Style::of(cell);
+        let text = if cell.has_contents() {
+            cell.contents()
+        } else {
+            " "
+        };
+        match runs.last_mut() {
+            Some((s, t)) if *s == style && !style.wide => t.push_str(text),
+            _ => runs.push((style, text.to_owned())),
+        }
+    }
+    if let Some((s, t)) = runs.last_mut() {
+        if *s == Style::PLAIN {
+            let kept = t.trim_end_matches(' ').len();
+            t.truncate(kept);
+        }
+    }
+    let mut out = String::from("[");
+    for (i, (s, t)) in runs.iter().filter(|(_, t)| !t.is_empty()).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"t\":{}", serde_json::Value::from(t.as_str()));
+        colour(&mut out, "fg", s.fg);
+        colour(&mut out, "bg", s.bg);
+        for (on, key) in [
+            (s.bold, "b"),
+            (s.dim, "d"),
+            (s.italic, "i"),
+            (s.underline, "u"),
+            (s.inverse, "v"),
+            (s.wide, "w"),
+        ] {
+            if on {
+                let _ = write!(out, ",\"{key}\":1");
+            }
+        }
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+fn colour(out: &mut String, key: &str, c: vt100::Color) {
+    match c {
+        vt100::Color::Default => {}
+        vt100::Color::Idx(i) => {
+            let _ = write!(out, ",\"{key}\":{i}");
+        }
+        vt100::Color::Rgb(r, g, b) => {
+            let _ = write!(out, ",\"{key}\":\"#{r:02x}{g:02x}{b:02x}\"");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screen(bytes: &[u8]) -> vt100::Screen {
+        let mut p = vt100::Parser::new(
+            std::num::NonZeroU16::new(4).unwrap(),
+            std::num::NonZeroU16::new(20).unwrap(),
+            0,
+        );
+        p.process(bytes);
+        p.screen().clone()
+    }
+
+    #[test]
+    fn rows_are_runs_of_styled_text() {
+        let s = screen("a\x1b[31mred\x1b[1;48;5;200mX\x1b[38;2;1;2;3mY\x1b[m 界z".as_bytes());
+        assert_eq!(
+            encode_row(&s, 0, 20),
+            r##"[{"t":"a"},{"t":"red","fg":1},{"t":"X","fg":1,"bg":200,"b":1},{"t":"Y","fg":"#010203","bg":200,"b":1},{"t":" "},{"t":"界","w":1},{"t":"z"}]"##
+        );
+        assert_eq!(encode_row(&s, 1, 20), "[]");
+    }
+
+    #[test]
+    fn frames_carry_only_changed_rows_and_a_full_copy() {
+        let mut r = Renderer::default();
+        let first = r.render(&screen(b"one\r\ntwo"));
+        assert!(first.full.contains(r#"[1,[{"t":"two"}]]"#));
+        let second = r.render(&screen(b"one\r\nTWO"));
+        assert_eq!(second.seq, 2);
+        assert!(
+            second.delta.contains(r#""lines":[[1,[{"t":"TWO"}]]]"#),
+            "{}",
+            second.delta
+        );
+        assert!(second.full.contains(r#"[0,[{"t":"one"}]]"#));
+        assert_eq!(&*second.message_after(Some(1)), &*second.delta);
+        assert_eq!(&*second.message_after(None), &*second.full);
+        assert_eq!(&*second.message_after(Some(0)), &*second.full);
+        for f in [&first, &second] {
+            serde_json::from_str::<serde_json::Value>(&f.full).unwrap();
+            serde_json::from_str::<serde_json::Value>(&f.delta).unwrap();
+        }
+    }
+}

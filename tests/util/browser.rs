@@ -1,0 +1,199 @@
+//! A real browser for the tests: headless Chromium driven over the DevTools protocol
+//! (a WebSocket speaking JSON), with just the calls the tests need.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{wait_until, DEADLINE};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The browser, as Debian's `chromium` package installs it.
+pub const CHROMIUM: &str = "chromium";
+
+pub struct Browser {
+    child: Child,
+    rt: tokio::runtime::Runtime,
+    ws: Ws,
+    session: String,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Opens `url` in a new headless Chromium with a window of `width` × `height` pixels.
+    /// Panics (the test fails, it does not skip) when Chromium is not installed.
+    pub fn open(url: &str, width: u32, height: u32) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new(CHROMIUM)
+            .args([
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-extensions", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+            ])
+            .arg(format!("--window-size={width},{height}"))
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CHROMIUM} ({e}); install Debian's chromium package (.ci/run does)"));
+        // Chromium says where its DevTools endpoint is on stderr.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("DevTools listening on ").nth(1) {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let endpoint = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("chromium did not open its DevTools endpoint")
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ws = rt
+            .block_on(tokio_tungstenite::connect_async(endpoint.as_str()))
+            .expect("connect to chromium")
+            .0;
+        let mut b = Browser {
+            child,
+            rt,
+            ws,
+            session: String::new(),
+            next_id: 0,
+            _profile: profile,
+        };
+        let target = b.call(None, "Target.createTarget", json!({ "url": url }));
+        let target_id = target["targetId"].as_str().unwrap().to_owned();
+        let attached = b.call(
+            None,
+            "Target.attachToTarget",
+            json!({ "targetId": target_id, "flatten": true }),
+        );
+        b.session = attached["sessionId"].as_str().unwrap().to_owned();
+        b
+    }
+
+    /// One DevTools call; events that arrive meanwhile are skipped.
+    fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        let ws = &mut self.ws;
+        self.rt.block_on(async {
+            ws.send(Message::Text(msg.to_string().into()))
+                .await
+                .unwrap();
+            let reply = tokio::time::timeout(DEADLINE, async {
+                while let Some(Ok(m)) = ws.next().await {
+                    if let Message::Text(t) = m {
+                        let v: Value = serde_json::from_str(&t).unwrap();
+                        if v["id"] == json!(id) {
+                            return v;
+                        }
+                    }
+                }
+                panic!("chromium closed the DevTools connection")
+            });
+            let v = reply
+                .await
+                .unwrap_or_else(|_| panic!("no reply to {method}"));
+            assert!(v.get("error").is_none(), "{method} failed: {v}");
+            v["result"].clone()
+        })
+    }
+
+    /// Evaluates JavaScript in the page and returns its value (promises are awaited).
+    pub fn eval(&mut self, expression: &str) -> Value {
+        let session = self.session.clone();
+        let r = self.call(
+            Some(&session),
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+        );
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("page script failed: {e}");
+        }
+        r["result"]["value"].clone()
+    }
+
+    /// Polls `expression` until `pred` accepts its value. While the page is still loading the
+    /// expression may throw; that counts as "not yet".
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        expression: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let guarded = format!("(() => {{ try {{ return {{ ok: ({expression}) }}; }} catch (e) {{ return {{ err: String(e) }}; }} }})()");
+        wait_until(&format!("the page to show {what}"), || {
+            let v = self.eval(&guarded);
+            match v.get("ok") {
+                Some(ok) if pred(ok) => Ok(ok.clone()),
+                _ => Err(v.to_string()),
+            }
+        })
+    }
+
+    /// Saves a PNG of the page.
+    pub fn screenshot(&mut self, path: &Path) {
+        let session = self.session.clone();
+        let r = self.call(
+            Some(&session),
+            "Page.captureScreenshot",
+            json!({ "format": "png" }),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// JavaScript: the page's screen as rows of cells `[text, color, background]`, one per column
+/// (a wide character fills two), with colours as the browser computed them.
+pub const PAGE_CELLS: &str = r#"(() => {
+  const rows = [...document.querySelectorAll('#screen .row')];
+  return rows.map((row) => {
+    const cells = [];
+    for (const span of row.querySelectorAll('span')) {
+      const cs = getComputedStyle(span);
+      const bg = span.style.backgroundColor ? cs.backgroundColor : null;
+      for (const ch of span.textContent) {
+        cells.push([ch, cs.color, bg]);
+        if (span.classList.contains('w')) cells.push(['', cs.color, bg]);
+      }
+    }
+    return cells;
+  });
+})()"#;
+
+/// JavaScript: the page's rows as text, trailing blanks trimmed.
+pub const PAGE_TEXT: &str =
+    "[...document.querySelectorAll('#screen .row')].map((r) => r.textContent.replace(/\\s+$/, ''))";
