@@ -27,6 +27,11 @@ fn web_url(np: &Npair) -> String {
     np.info["web_url"].as_str().expect("web_url").to_owned()
 }
 
+fn web_port(np: &Npair) -> u16 {
+    let url = web_url(np);
+    url.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap()
+}
+
 /// The page's rows 0..n as text.
 fn page_rows(b: &mut Browser) -> Vec<String> {
     let v = b.eval(PAGE_TEXT);
@@ -216,6 +221,26 @@ fn the_page_says_when_the_share_has_ended() {
         b.eval("document.getElementById('state').textContent"),
         "ended"
     );
+}
+
+#[test]
+fn the_page_reconnects_by_itself_and_says_so() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = start_web(&tmux, "fun");
+    let mut b = Browser::open(&web_url(&np), 900, 500);
+    b.wait_for("live", "document.getElementById('state').className", |v| v == "live");
+    // Cut the browser's connection under it, as a flaky network would (ss -K aborts the
+    // browser's sockets to the viewer's port).
+    let out = std::process::Command::new("ss")
+        .args(["-K", "dst", "127.0.0.1", "dport", "=", &web_port(&np).to_string()])
+        .output()
+        .expect("ss (iproute2) is needed to cut connections");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    tmux.send("fun", &["echo typed-while-away", "Enter"]);
+    b.wait_for("the reconnection", "document.getElementById('state').textContent", |v| v == "live (reconnected 1×)");
+    wait_page_matches(&tmux, "fun", &mut b, 0);
+    assert!(page_rows(&mut b).iter().any(|r| r.contains("typed-while-away")));
 }
 
 /// A plain HTTP/1.1 GET: (status, headers lowercased, body).

@@ -15,6 +15,7 @@ let rowEls = [];
 let cursorEl = null;
 let zoom = 1;           // multiplies the size that fits the window
 let attempts = 0;       // connection attempts since the last success
+let connectedOnce = false;
 let reconnected = 0;    // times the connection came back
 let ended = false;
 let lastSeq = 0;
@@ -115,13 +116,14 @@ function fit() {
 
 function connect() {
   attempts += 1;
-  setState(reconnected || attempts > 1 ? 'reconnecting' : 'connecting',
-    attempts > 1 ? 'reconnecting (attempt ' + attempts + ')…' : 'connecting…');
+  setState(connectedOnce || attempts > 1 ? 'reconnecting' : 'connecting',
+    connectedOnce || attempts > 1 ? 'reconnecting (attempt ' + attempts + ')…' : 'connecting…');
   const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
     location.pathname.replace(/\/+$/, '') + '/ws';
   const ws = new WebSocket(url);
   ws.onopen = () => {
-    if (attempts > 1 || reconnected) reconnected += 1;
+    if (connectedOnce) reconnected += 1;
+    connectedOnce = true;
     attempts = 0;
     setState('live', reconnected ? 'live (reconnected ' + reconnected + '×)' : 'live');
   };
