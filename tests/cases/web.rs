@@ -29,7 +29,14 @@ fn web_url(np: &Npair) -> String {
 
 fn web_port(np: &Npair) -> u16 {
     let url = web_url(np);
-    url.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap()
+    url.split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// The page's rows 0..n as text.
@@ -229,18 +236,37 @@ fn the_page_reconnects_by_itself_and_says_so() {
     tmux.new_session("fun", 80, 24);
     let np = start_web(&tmux, "fun");
     let mut b = Browser::open(&web_url(&np), 900, 500);
-    b.wait_for("live", "document.getElementById('state').className", |v| v == "live");
+    b.wait_for("live", "document.getElementById('state').className", |v| {
+        v == "live"
+    });
     // Cut the browser's connection under it, as a flaky network would (ss -K aborts the
     // browser's sockets to the viewer's port).
     let out = std::process::Command::new("ss")
-        .args(["-K", "dst", "127.0.0.1", "dport", "=", &web_port(&np).to_string()])
+        .args([
+            "-K",
+            "dst",
+            "127.0.0.1",
+            "dport",
+            "=",
+            &web_port(&np).to_string(),
+        ])
         .output()
         .expect("ss (iproute2) is needed to cut connections");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tmux.send("fun", &["echo typed-while-away", "Enter"]);
-    b.wait_for("the reconnection", "document.getElementById('state').textContent", |v| v == "live (reconnected 1×)");
+    b.wait_for(
+        "the reconnection",
+        "document.getElementById('state').textContent",
+        |v| v == "live (reconnected 1×)",
+    );
     wait_page_matches(&tmux, "fun", &mut b, 0);
-    assert!(page_rows(&mut b).iter().any(|r| r.contains("typed-while-away")));
+    assert!(page_rows(&mut b)
+        .iter()
+        .any(|r| r.contains("typed-while-away")));
 }
 
 /// A plain HTTP/1.1 GET: (status, headers lowercased, body).
