@@ -130,8 +130,8 @@ fn the_page_shows_the_session_live_in_its_colours() {
     );
 
     // The host types a coloured marker; the page follows.
-    tmux.send("fun", &["printf '\\033[31mWEB\\033[0m-\\033[1;44mMARK\\033[0m \\033[38;5;208mX\\033[38;2;1;200;3mY\\033[0m\\n'", "Enter"]);
-    tmux.wait_pane("fun", "the marker", |t| t.contains("WEB-MARK XY"));
+    tmux.send("fun", &["printf '\\033[31mWEB\\033[0m-\\033[1;44mMARK\\033[0m \\033[38;5;208mX\\033[38;2;1;200;3mY\\033[0m 界面😀|\\n'", "Enter"]);
+    tmux.wait_pane("fun", "the marker", |t| t.contains("WEB-MARK XY 界面😀|"));
     wait_page_matches(&tmux, "fun", &mut b, 0);
 
     let cells = b.eval(PAGE_CELLS);
