@@ -393,7 +393,7 @@ fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     let std_listener = std::net::TcpListener::bind(addr).map_err(|e| match e.kind() {
         std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
             "cannot listen on {addr}: the address is already in use (another npair or sshd?); \
-             choose another port with --listen ADDR:PORT, or port 0 for any free one"
+             choose another port (--listen or --web ADDR:PORT; port 0 picks any free one)"
         ),
         _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
     })?;

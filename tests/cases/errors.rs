@@ -79,6 +79,26 @@ fn a_busy_port_is_named() {
 }
 
 #[test]
+fn a_busy_web_port_is_named() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let cmd = Npair::command(
+        &tmux,
+        &[
+            "fun",
+            "--headless",
+            "--listen",
+            "127.0.0.1:0",
+            "--web",
+            &addr,
+        ],
+    );
+    fails_with(cmd, &[&addr, "already in use"]);
+}
+
+#[test]
 fn a_bad_size_names_the_value_and_the_format() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);

@@ -16,7 +16,9 @@ fn a_wrong_token_is_refused_with_permission_denied() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start(&tmux, "fun", &[]);
-    let near_miss = format!("{}0", &np.rw()[..31]);
+    // The right token with its last character changed.
+    let rw = np.rw();
+    let near_miss = format!("{}{}", &rw[..31], if rw.ends_with('0') { '1' } else { '0' });
     for token in ["nobody", near_miss.as_str(), "ro-"] {
         let out = ssh_run("ssh", &ssh_args(&np, token, &[], &["true"]));
         assert_eq!(out.status.code(), Some(255), "{token}");

@@ -213,6 +213,13 @@ impl Npair {
         if !args.contains(&"--host-key") {
             cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
         }
+        // Tests listen on loopback only: never the defaults, which listen on every interface.
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        if !args.contains(&"--web") && !args.contains(&"--no-web") {
+            cmd.arg("--no-web");
+        }
         cmd
     }
 
