@@ -11,7 +11,7 @@ use crate::size::Size;
 
 /// Share a tmux session for pair programming: guests join with plain `ssh`, no relay, no accounts.
 #[derive(Parser, Debug)]
-#[command(name = "npair", version, about, long_about = None)]
+#[command(name = "npair", version = env!("NPAIR_VERSION"), about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

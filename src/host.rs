@@ -1,7 +1,8 @@
 //! The host's own terminal in attached mode: raw mode (restored on every exit path, panics
 //! included), its size, and its keystrokes.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
@@ -10,28 +11,40 @@ use tokio::sync::mpsc;
 use crate::hub::{Input, Source};
 use crate::size::Size;
 
+/// Whether the host's terminal is ours (raw, showing tmux's screen) right now.
+static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
+
 /// The host's terminal in raw mode for as long as this guard lives.
 pub struct RawMode(());
 
 impl RawMode {
     pub fn enable() -> Result<RawMode> {
         crossterm::terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+        TERMINAL_TAKEN.store(true, Ordering::SeqCst);
         Ok(RawMode(()))
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
+        TERMINAL_TAKEN.store(false, Ordering::SeqCst);
         let _ = crossterm::terminal::disable_raw_mode();
     }
 }
 
-/// Restores the terminal before a panic message is printed, so the message is readable and the
-/// shell behind npair works. (Guards are not dropped when a panic aborts the process.)
+/// Gives the host's terminal back before a panic message that ends the share is printed: cooked
+/// mode, the main screen, a visible cursor. A panic on another thread (one guest's task) ends
+/// only that task; the share goes on, so the terminal is left as it is.
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = crossterm::terminal::disable_raw_mode();
+        let ends_the_share = std::thread::current().name() == Some("main");
+        if ends_the_share && TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
+            let _ = crossterm::terminal::disable_raw_mode();
+            let mut out = std::io::stdout();
+            let _ = out.write_all(b"\x1b[?1049l\x1b[?25h\x1b[m\r\n");
+            let _ = out.flush();
+        }
         previous(info);
     }));
 }
