@@ -37,9 +37,10 @@ pub struct ShareArgs {
     #[arg(long)]
     pub create: bool,
 
-    /// Address and port of the SSH server (port 0 picks a free one)
-    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:2222")]
-    pub listen: SocketAddr,
+    /// Address and port of the SSH server (port 0 picks a free one). Repeat for more addresses;
+    /// `[::]:PORT` alone listens on IPv6 and IPv4
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:2222", action = clap::ArgAction::Append)]
+    pub listen: Vec<SocketAddr>,
 
     /// The server's host key (ed25519, OpenSSH format; created with mode 0600 if missing)
     /// [default: $XDG_CONFIG_HOME/npair/host_ed25519, or ~/.config/npair/host_ed25519]

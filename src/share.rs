@@ -30,7 +30,8 @@ pub struct Config {
     /// `None`: the session named after the current directory, created if missing.
     pub session: Option<String>,
     pub create: bool,
-    pub listen: SocketAddr,
+    /// The SSH server's addresses (at least one); the first is the one the banner shows.
+    pub listen: Vec<SocketAddr>,
     pub host_key: PathBuf,
     pub headless: bool,
     /// The session size when headless (and when the host's terminal size cannot be read).
@@ -109,9 +110,15 @@ pub async fn run(cfg: Config) -> Result<()> {
         cfg.size
     };
     let key = keys::load_or_create(&cfg.host_key)?;
-    let listener = bind(cfg.listen)?;
-    let port = listener.local_addr()?.port();
-    let web_listener = cfg.web.map(bind).transpose()?;
+    let v4_too = cfg.listen.iter().any(SocketAddr::is_ipv4);
+    let listeners = cfg
+        .listen
+        .iter()
+        .map(|&a| bind(a, v4_too))
+        .collect::<Result<Vec<_>>>()?;
+    let first = listeners.first().context("no --listen address")?;
+    let port = first.local_addr()?.port();
+    let web_listener = cfg.web.map(|a| bind(a, false)).transpose()?;
     if !exists {
         tmux.new_session(&name, &cwd, size)?;
     }
@@ -120,7 +127,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     // it has read the logins.
     let mut signals = Signals::new()?;
     let tokens = Tokens::generate();
-    let host = banner_host(cfg.listen.ip());
+    let host = banner_host(cfg.listen[0].ip());
     let web_url = match (&web_listener, cfg.web) {
         (Some(l), Some(addr)) => Some(web_url(
             &banner_host(addr.ip()),
@@ -129,11 +136,16 @@ pub async fn run(cfg: Config) -> Result<()> {
         )),
         _ => None,
     };
+    let bound = listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<std::io::Result<Vec<_>>>()?;
     print_banner(
         &cfg,
         &name,
         &host,
         port,
+        &bound,
         &tokens,
         web_url.as_deref(),
         &key.fingerprint,
@@ -204,7 +216,7 @@ pub async fn run(cfg: Config) -> Result<()> {
             },
         ));
     }
-    tokio::spawn(ssh::serve(listener, key.key, shared));
+    tokio::spawn(ssh::serve(listeners, key.key, shared));
     tokio::spawn(show_notices(
         notice_rx,
         attached.then(|| (tmux.clone(), tty.clone())),
@@ -388,18 +400,32 @@ impl Signals {
     }
 }
 
-/// Binds the SSH listener with a message that names the address on failure.
-fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
-    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| match e.kind() {
+/// Binds a listener, with a message that names the address on failure. An IPv6 wildcard
+/// listens on IPv4 too (dual-stack), unless an IPv4 address is also given (`v6_only`), so that
+/// `--listen [::]:2222 --listen 0.0.0.0:2222` does not collide with itself.
+fn bind(addr: SocketAddr, v6_only: bool) -> Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let fail = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
             "cannot listen on {addr}: the address is already in use (another npair or sshd?); \
              choose another port (--listen or --web ADDR:PORT; port 0 picks any free one)"
         ),
         _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
-    })?;
-    std_listener.set_nonblocking(true)?;
-    Ok(tokio::net::TcpListener::from_std(std_listener)?)
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(fail)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(v6_only).map_err(fail)?;
+    }
+    // A restarted share can take its port back at once, as servers usually do (TIME_WAIT).
+    socket.set_reuse_address(true).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(fail)?;
+    socket.listen(LISTEN_BACKLOG).map_err(fail)?;
+    socket.set_nonblocking(true).map_err(fail)?;
+    Ok(tokio::net::TcpListener::from_std(socket.into())?)
 }
+
+/// Pending connections the kernel holds for us: a burst of guests joining at once.
+const LISTEN_BACKLOG: i32 = 1024;
 
 /// The address to print: one a guest on the LAN or VPN can reach. For a wildcard listen
 /// address, the first non-loopback interface address (IPv4 first); otherwise the address itself.
@@ -442,11 +468,13 @@ fn web_url(host: &str, port: u16, ro_token: &str) -> String {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn print_banner(
     cfg: &Config,
     name: &str,
     host: &str,
     port: u16,
+    bound: &[SocketAddr],
     tokens: &Tokens,
     web_url: Option<&str>,
     fingerprint: &str,
@@ -464,6 +492,7 @@ fn print_banner(
             "rw_command": rw,
             "ro_command": ro,
             "web_url": web_url,
+            "listen": bound.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             "host_key": fingerprint,
         });
         writeln!(out, "{line}")?;

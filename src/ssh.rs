@@ -81,11 +81,29 @@ fn config(key: PrivateKey) -> russh::server::Config {
     }
 }
 
-/// Accepts guests on `listener` until the shutdown.
-pub async fn serve(listener: TcpListener, key: PrivateKey, shared: Arc<Shared>) {
+/// Accepts guests on every listener until the shutdown.
+pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Shared>) {
     let config = Arc::new(config(key));
     let limiter = Arc::new(FailureLimiter::default());
     let unauthenticated = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
+    for listener in listeners {
+        tokio::spawn(accept(
+            listener,
+            Arc::clone(&config),
+            Arc::clone(&shared),
+            Arc::clone(&limiter),
+            Arc::clone(&unauthenticated),
+        ));
+    }
+}
+
+async fn accept(
+    listener: TcpListener,
+    config: Arc<russh::server::Config>,
+    shared: Arc<Shared>,
+    limiter: Arc<FailureLimiter>,
+    unauthenticated: Arc<Semaphore>,
+) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         let (tcp, peer) = tokio::select! {

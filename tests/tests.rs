@@ -13,6 +13,8 @@ mod host;
 mod hostile;
 #[path = "cases/lifecycle.rs"]
 mod lifecycle;
+#[path = "cases/network.rs"]
+mod network;
 #[path = "cases/refusals.rs"]
 mod refusals;
 #[path = "cases/screen.rs"]

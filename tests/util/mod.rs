@@ -415,10 +415,15 @@ pub struct Term {
 impl Term {
     /// A guest: a real `ssh -tt TOKEN@127.0.0.1 -p PORT`.
     pub fn guest(port: u16, token: &str, cols: u16, rows: u16) -> Term {
+        Term::guest_at("127.0.0.1", port, token, cols, rows)
+    }
+
+    /// A guest of the server at `host` (an IPv4 or IPv6 loopback address).
+    pub fn guest_at(host: &str, port: u16, token: &str, cols: u16, rows: u16) -> Term {
         let mut cmd = CommandBuilder::new("ssh");
         cmd.args(ssh_options(port));
         cmd.arg("-tt");
-        cmd.arg(format!("{token}@127.0.0.1"));
+        cmd.arg(format!("{token}@{host}"));
         Term::spawn(cmd, cols, rows)
     }
 
