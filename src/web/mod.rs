@@ -195,8 +195,15 @@ async fn view(mut ws: WebSocket, web: Arc<Web>) {
         }
         loop {
             tokio::select! {
-                r = frames.changed() => if r.is_err() { return } else { break },
+                // The shutdown first: the renderer stops with it, and its closing must not
+                // end this viewer without a goodbye.
+                biased;
                 reason = shutdown.wait() => return goodbye(ws, &reason).await,
+                r = frames.changed() => if r.is_err() {
+                    return goodbye(ws, "the share has ended").await;
+                } else {
+                    break;
+                },
                 m = ws.recv() => match m {
                     // The page sends nothing; a close or an error ends the viewer, and
                     // anything else is ignored (it never causes a resend).
