@@ -59,6 +59,12 @@ pub struct ShareArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Share beyond the LAN through your own SSH jump box: npair runs your `ssh` with remote
+    /// forwards of its ports there (your ssh config, agent and known_hosts as they are), keeps
+    /// it up, and prints logins that work wherever the jump box is reachable
+    #[arg(long, value_name = "USER@JUMPBOX[:PORT]")]
+    pub via: Option<String>,
+
     /// Address and port of the read-only web viewer (port 0 picks a free one)
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8022")]
     pub web: SocketAddr,
@@ -84,6 +90,11 @@ impl ShareArgs {
             size,
             json: self.json,
             web: (!self.no_web).then_some(self.web),
+            via: self
+                .via
+                .map(|v| v.parse())
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
         })
     }
 }

@@ -16,4 +16,5 @@ pub mod size;
 pub mod ssh;
 pub mod tmux;
 pub mod tokens;
+pub mod via;
 pub mod web;

@@ -22,6 +22,7 @@ use crate::size::{Size, SizePolicy};
 use crate::ssh;
 use crate::tmux::{self, Tmux};
 use crate::tokens::Tokens;
+use crate::via;
 use crate::web;
 
 /// What `npair share` was asked to do, free of CLI types.
@@ -37,6 +38,8 @@ pub struct Config {
     /// The session size when headless (and when the host's terminal size cannot be read).
     pub size: Size,
     pub json: bool,
+    /// The jump box to forward through (`--via`), if any.
+    pub via: Option<via::Jump>,
     /// The web viewer's address; `None` with `--no-web`.
     pub web: Option<SocketAddr>,
 }
@@ -119,6 +122,20 @@ pub async fn run(cfg: Config) -> Result<()> {
     let first = listeners.first().context("no --listen address")?;
     let port = first.local_addr()?.port();
     let web_listener = cfg.web.map(|a| bind(a, false)).transpose()?;
+    let forward = match &cfg.via {
+        Some(jump) => {
+            let targets = via::Targets {
+                ssh: first.local_addr()?,
+                web: web_listener.as_ref().map(|l| l.local_addr()).transpose()?,
+            };
+            Some((
+                jump.clone(),
+                targets,
+                via::establish(jump, targets, None).await?,
+            ))
+        }
+        None => None,
+    };
     if !exists {
         tmux.new_session(&name, &cwd, size)?;
     }
@@ -127,15 +144,18 @@ pub async fn run(cfg: Config) -> Result<()> {
     // it has read the logins.
     let mut signals = Signals::new()?;
     let tokens = Tokens::generate();
-    let host = banner_host(cfg.listen[0].ip());
-    let web_url = match (&web_listener, cfg.web) {
-        (Some(l), Some(addr)) => Some(web_url(
-            &banner_host(addr.ip()),
-            l.local_addr()?.port(),
-            tokens.ro(),
-        )),
-        _ => None,
-    };
+    let lan = Logins::lan(
+        &banner_host(cfg.listen[0].ip()),
+        port,
+        &tokens,
+        match (&web_listener, cfg.web) {
+            (Some(l), Some(addr)) => Some((banner_host(addr.ip()), l.local_addr()?.port())),
+            _ => None,
+        },
+    );
+    let through = forward
+        .as_ref()
+        .map(|(jump, _, (_, ports))| Logins::via(jump, *ports, &tokens));
     let bound = listeners
         .iter()
         .map(|l| l.local_addr())
@@ -143,13 +163,13 @@ pub async fn run(cfg: Config) -> Result<()> {
     print_banner(
         &cfg,
         &name,
-        &host,
-        port,
+        &lan,
+        through.as_ref(),
         &bound,
         &tokens,
-        web_url.as_deref(),
         &key.fingerprint,
     )?;
+    let rw_login = through.as_ref().unwrap_or(&lan).rw.clone();
 
     let hub = Arc::new(Hub::new(size));
     let sizes = SizePolicy::new(size);
@@ -189,7 +209,6 @@ pub async fn run(cfg: Config) -> Result<()> {
         None
     };
 
-    let rw_login = ssh_command(&host, port, tokens.rw());
     let (trigger, shutdown) = shutdown::channel();
     let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
     let tasks = TaskTracker::new();
@@ -217,6 +236,15 @@ pub async fn run(cfg: Config) -> Result<()> {
         ));
     }
     tokio::spawn(ssh::serve(listeners, key.key, shared));
+    if let Some((jump, targets, current)) = forward {
+        tokio::spawn(via::supervise(
+            jump,
+            targets,
+            current,
+            notice_tx.clone(),
+            shutdown.clone(),
+        ));
+    }
     tokio::spawn(show_notices(
         notice_rx,
         attached.then(|| (tmux.clone(), tty.clone())),
@@ -468,45 +496,123 @@ fn web_url(host: &str, port: u16, ro_token: &str) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The commands and URL a guest uses, and why they take that form.
+struct Logins {
+    host: String,
+    port: u16,
+    rw: String,
+    ro: String,
+    web_url: Option<String>,
+    /// How guests reach npair through a jump box, and why.
+    how: Option<String>,
+    /// For `-J` logins: how a browser reaches the viewer.
+    web_tunnel: Option<String>,
+}
+
+impl Logins {
+    /// Guests on the LAN or VPN, straight to npair. `web`: the viewer's host and port.
+    fn lan(host: &str, port: u16, tokens: &Tokens, web: Option<(String, u16)>) -> Logins {
+        Logins {
+            host: host.to_owned(),
+            port,
+            rw: ssh_command(host, port, tokens.rw()),
+            ro: ssh_command(host, port, tokens.ro()),
+            web_url: web.map(|(h, p)| web_url(&h, p, tokens.ro())),
+            how: None,
+            web_tunnel: None,
+        }
+    }
+
+    /// Guests anywhere the jump box is reachable.
+    fn via(jump: &via::Jump, ports: via::Forwards, tokens: &Tokens) -> Logins {
+        if ports.reachable {
+            let mut l = Logins::lan(
+                &jump.host,
+                ports.ssh,
+                tokens,
+                ports.web.map(|w| (jump.host.clone(), w)),
+            );
+            l.how = Some(format!(
+                "through {jump}: its sshd lets forwarded ports be reached from outside (GatewayPorts), so guests connect to it directly"
+            ));
+            return l;
+        }
+        let j = |token: &str| format!("ssh -J {jump} -p {} {token}@localhost", ports.ssh);
+        Logins {
+            host: "localhost".to_owned(),
+            port: ports.ssh,
+            rw: j(tokens.rw()),
+            ro: j(tokens.ro()),
+            web_url: None,
+            how: Some(format!(
+                "through {jump}: its sshd keeps forwarded ports on its own loopback (GatewayPorts is off), \
+                 so guests go through it with ssh -J and need an account there"
+            )),
+            web_tunnel: ports.web.map(|w| {
+                let p = jump.port.map(|p| format!(" -p {p}")).unwrap_or_default();
+                format!(
+                    "ssh -N -L 8022:localhost:{w}{p} {}, then open http://localhost:8022/{}",
+                    jump.destination,
+                    tokens.ro()
+                )
+            }),
+        }
+    }
+}
+
 fn print_banner(
     cfg: &Config,
     name: &str,
-    host: &str,
-    port: u16,
+    lan: &Logins,
+    through: Option<&Logins>,
     bound: &[SocketAddr],
     tokens: &Tokens,
-    web_url: Option<&str>,
     fingerprint: &str,
 ) -> Result<()> {
-    let rw = ssh_command(host, port, tokens.rw());
-    let ro = ssh_command(host, port, tokens.ro());
+    let main = through.unwrap_or(lan);
     let mut out = std::io::stdout().lock();
     if cfg.json {
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "session": name,
-            "ssh_host": host,
-            "ssh_port": port,
+            "ssh_host": main.host,
+            "ssh_port": main.port,
             "rw_token": tokens.rw(),
             "ro_token": tokens.ro(),
-            "rw_command": rw,
-            "ro_command": ro,
-            "web_url": web_url,
+            "rw_command": main.rw,
+            "ro_command": main.ro,
+            "web_url": main.web_url,
             "listen": bound.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             "host_key": fingerprint,
         });
+        if let (Some(t), Some(jump)) = (through, &cfg.via) {
+            line["via"] = serde_json::json!({
+                "jump": jump.to_string(),
+                "direct": t.web_tunnel.is_none() && !t.rw.contains(" -J "),
+                "web_tunnel": t.web_tunnel,
+                "lan_rw_command": lan.rw,
+                "lan_ro_command": lan.ro,
+                "lan_web_url": lan.web_url,
+            });
+        }
         writeln!(out, "{line}")?;
     } else {
         writeln!(out, "npair: sharing tmux session \"{name}\"")?;
-        writeln!(out, "  read-write  {rw}")?;
-        writeln!(out, "  read-only   {ro}")?;
-        if let Some(url) = web_url {
+        writeln!(out, "  read-write  {}", main.rw)?;
+        writeln!(out, "  read-only   {}", main.ro)?;
+        if let Some(url) = &main.web_url {
             writeln!(out, "  web (read-only)  {url}")?;
+        }
+        if let Some(t) = &main.web_tunnel {
+            writeln!(out, "  web (read-only)  {t}")?;
         }
         writeln!(
             out,
             "  host key    {fingerprint}   (guests can compare this with what ssh shows them)"
         )?;
+        if let Some(how) = &main.how {
+            writeln!(out, "  ({how})")?;
+            writeln!(out, "  on this network:  {}", lan.rw)?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -19,5 +19,7 @@ mod network;
 mod refusals;
 #[path = "cases/screen.rs"]
 mod screen;
+#[path = "cases/via.rs"]
+mod via;
 #[path = "cases/web.rs"]
 mod web;

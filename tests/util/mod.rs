@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod jump;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::num::NonZeroU16;
@@ -253,7 +254,7 @@ impl Npair {
         Npair::spawn(cmd)
     }
 
-    fn spawn(mut cmd: Command) -> Npair {
+    pub fn spawn(mut cmd: Command) -> Npair {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

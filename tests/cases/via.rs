@@ -1,0 +1,167 @@
+//! Sharing beyond the LAN through a jump box (`--via`), against a real sshd.
+
+use std::process::Command;
+
+use crate::util::jump::{JumpBox, NetNs, JUMP_HOST};
+use crate::util::*;
+
+/// `npair share fun --via JUMP` inside the namespace, with the jump box's ssh on PATH.
+fn npair_via(ns: &NetNs, tmux: &Tmux, jb: &JumpBox) -> Command {
+    let mut cmd = ns.command(npair_bin());
+    tmux.env(&mut cmd);
+    cmd.env("PATH", jb.path());
+    cmd.args([
+        "share",
+        "fun",
+        "--headless",
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--web",
+        "127.0.0.1:0",
+        "--via",
+        &jb.spec,
+    ]);
+    cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
+    cmd
+}
+
+/// A guest running the printed command (without its leading `ssh`) inside the namespace.
+fn guest_running(ns: &NetNs, jb: &JumpBox, printed: &str) -> Term {
+    let mut words = printed.split_whitespace();
+    assert_eq!(words.next(), Some("ssh"), "{printed}");
+    let mut cmd = ns.pty_command("ssh");
+    cmd.arg("-F");
+    cmd.arg(jb.ssh_config());
+    cmd.arg("-tt");
+    cmd.args(words);
+    Term::spawn(cmd, 80, 24)
+}
+
+#[test]
+fn through_a_jump_box_that_allows_remote_binding_guests_connect_to_it_directly() {
+    let ns = NetNs::new();
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let jb = JumpBox::start(&ns, tmux.path(), true, true);
+    let np = Npair::spawn(npair_via(&ns, &tmux, &jb));
+    let via = &np.info["via"];
+    assert_eq!(via["direct"], true, "{}", np.info);
+    assert_eq!(np.info["ssh_host"], JUMP_HOST);
+    let port = np.info["ssh_port"].as_u64().unwrap();
+    assert_eq!(
+        np.info["rw_command"],
+        format!("ssh -p {port} {}@{JUMP_HOST}", np.rw())
+    );
+    assert!(np.info["web_url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("http://{JUMP_HOST}:")));
+
+    let mut guest = guest_running(&ns, &jb, np.info["rw_command"].as_str().unwrap());
+    guest.wait_text("$");
+    guest.type_str("echo through-the-jump-box\r");
+    tmux.wait_pane("fun", "the guest's typing", |t| {
+        t.contains("through-the-jump-box")
+    });
+    np.wait_stderr("(rw) joined from");
+}
+
+#[test]
+fn through_a_jump_box_without_remote_binding_guests_use_ssh_j_and_the_link_recovers() {
+    let ns = NetNs::new();
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let jb = JumpBox::start(&ns, tmux.path(), false, true);
+    let np = Npair::spawn(npair_via(&ns, &tmux, &jb));
+    assert_eq!(np.info["via"]["direct"], false, "{}", np.info);
+    let rw = np.info["rw_command"].as_str().unwrap().to_owned();
+    let port = np.info["ssh_port"].as_u64().unwrap();
+    assert_eq!(
+        rw,
+        format!("ssh -J {} -p {port} {}@localhost", jb.spec, np.rw())
+    );
+    assert!(np.info["via"]["web_tunnel"]
+        .as_str()
+        .unwrap()
+        .contains("ssh -N -L 8022:localhost:"));
+
+    let guest = guest_running(&ns, &jb, &rw);
+    guest.wait_text("$");
+    drop(guest);
+
+    // The link drops (npair's ssh is killed): npair brings it back on the same port, and the
+    // same printed command works again.
+    let ssh = wait_until("npair's ssh", || {
+        let out = Command::new("pgrep")
+            .args(["-P", &np.pid().to_string(), "-x", "ssh"])
+            .output()
+            .unwrap();
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if pid.is_empty() {
+            Err("no ssh child".to_owned())
+        } else {
+            Ok(pid)
+        }
+    });
+    assert!(Command::new("kill")
+        .args(["-9", &ssh])
+        .status()
+        .unwrap()
+        .success());
+    np.wait_stderr("dropped");
+    np.wait_stderr("is back on the same ports");
+    let mut again = guest_running(&ns, &jb, &rw);
+    again.wait_text("$");
+    again.type_str("echo after-the-drop\r");
+    tmux.wait_pane("fun", "the guest's typing", |t| {
+        t.contains("after-the-drop")
+    });
+}
+
+#[test]
+fn a_jump_box_that_refuses_forwarding_is_a_clear_error() {
+    let ns = NetNs::new();
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let jb = JumpBox::start(&ns, tmux.path(), false, false);
+    let out = run_npair(npair_via(&ns, &tmux, &jb));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        err.starts_with("npair: error: cannot forward through root@127.0.0.2:2200"),
+        "{err}"
+    );
+    assert!(err.contains("remote port forwarding failed"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn an_unreachable_jump_box_is_a_clear_error() {
+    let ns = NetNs::new();
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let jb = JumpBox::start(&ns, tmux.path(), false, true);
+    let mut cmd = ns.command(npair_bin());
+    tmux.env(&mut cmd);
+    cmd.env("PATH", jb.path());
+    cmd.args([
+        "share",
+        "fun",
+        "--headless",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-web",
+        "--via",
+        "root@127.0.0.3:2299",
+    ]);
+    cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
+    let out = run_npair(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        err.contains("cannot forward through root@127.0.0.3:2299")
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+}
