@@ -137,6 +137,20 @@ fn a_jump_box_that_refuses_forwarding_is_a_clear_error() {
 }
 
 #[test]
+fn a_jump_box_that_refuses_our_key_is_a_clear_error_with_no_prompt() {
+    let ns = NetNs::new();
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let jb = JumpBox::start(&ns, tmux.path(), false, true);
+    std::fs::write(jb.dir.join("authorized_keys"), "").unwrap();
+    let out = run_npair(npair_via(&ns, &tmux, &jb));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("cannot forward through root@127.0.0.2:2200") && err.contains("Permission denied"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
 fn an_unreachable_jump_box_is_a_clear_error() {
     let ns = NetNs::new();
     let tmux = Tmux::new();
