@@ -30,15 +30,33 @@ fn main() {
     tmux.new_session("fun", 80, 24);
     let mut results = Vec::new();
     for gateway_ports in [true, false] {
-        let jb = JumpBox::start(&ns, &tmux.path().join(format!("gp-{gateway_ports}")), gateway_ports, true);
+        let jb = JumpBox::start(
+            &ns,
+            &tmux.path().join(format!("gp-{gateway_ports}")),
+            gateway_ports,
+            true,
+        );
         let mut cmd = ns.command(util::npair_bin());
         tmux.env(&mut cmd);
         cmd.env("PATH", jb.path());
-        cmd.args(["share", "fun", "--headless", "--json", "--listen", "127.0.0.1:0", "--no-web", "--via", &jb.spec]);
+        cmd.args([
+            "share",
+            "fun",
+            "--headless",
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-web",
+            "--via",
+            &jb.spec,
+        ]);
         cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
         let np = Npair::spawn(cmd);
         let via_cmd = np.info["rw_command"].as_str().unwrap().to_owned();
-        let direct_cmd = np.info["via"]["lan_rw_command"].as_str().unwrap().to_owned();
+        let direct_cmd = np.info["via"]["lan_rw_command"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let join = |printed: &str| {
             let mut cmd = ns.pty_command("ssh");
             cmd.arg("-F");
@@ -55,11 +73,20 @@ fn main() {
             direct.push(join(&direct_cmd));
             via.push(join(&via_cmd));
         }
-        let label = if gateway_ports { "jump box, GatewayPorts on (ssh -p PORT TOKEN@JUMP)" } else { "jump box, GatewayPorts off (ssh -J JUMP ... TOKEN@localhost)" };
+        let label = if gateway_ports {
+            "jump box, GatewayPorts on (ssh -p PORT TOKEN@JUMP)"
+        } else {
+            "jump box, GatewayPorts off (ssh -J JUMP ... TOKEN@localhost)"
+        };
         results.push((label, median(direct), median(via)));
     }
-    println!("join time, start of ssh to the session's prompt on screen, median of {ROUNDS} (loopback)");
-    println!("{:<62} {:>10} {:>10} {:>7}", "path", "direct ms", "via ms", "ratio");
+    println!(
+        "join time, start of ssh to the session's prompt on screen, median of {ROUNDS} (loopback)"
+    );
+    println!(
+        "{:<62} {:>10} {:>10} {:>7}",
+        "path", "direct ms", "via ms", "ratio"
+    );
     for (label, d, v) in results {
         println!("{label:<62} {d:>10.1} {v:>10.1} {:>6.2}x", v / d);
     }

@@ -146,7 +146,11 @@ fn a_jump_box_that_refuses_our_key_is_a_clear_error_with_no_prompt() {
     let out = run_npair(npair_via(&ns, &tmux, &jb));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0));
-    assert!(err.contains("cannot forward through root@127.0.0.2:2200") && err.contains("Permission denied"), "{err}");
+    assert!(
+        err.contains("cannot forward through root@127.0.0.2:2200")
+            && err.contains("Permission denied"),
+        "{err}"
+    );
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }
 
