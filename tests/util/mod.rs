@@ -411,6 +411,8 @@ pub struct Term {
     pub screen: Arc<Mutex<vt100::Parser>>,
     /// Everything the guest received, for messages printed after the screen is left.
     pub raw: Arc<Mutex<Vec<u8>>>,
+    /// When each chunk arrived, and the length of `raw` after it (for latency benchmarks).
+    pub stamps: Arc<Mutex<Vec<(std::time::Instant, usize)>>>,
 }
 
 impl Term {
@@ -466,15 +468,22 @@ impl Term {
         let screen = Arc::new(Mutex::new(vt100::Parser::new(nz(rows), nz(cols), 0)));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let mut reader = pair.master.try_clone_reader().unwrap();
-        let (s, r) = (Arc::clone(&screen), Arc::clone(&raw));
+        let stamps = Arc::new(Mutex::new(Vec::new()));
+        let (s, r, st) = (Arc::clone(&screen), Arc::clone(&raw), Arc::clone(&stamps));
         std::thread::spawn(move || {
             let mut buf = [0u8; 16384];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
+                let at = std::time::Instant::now();
+                let len = {
+                    let mut r = r.lock().unwrap();
+                    r.extend_from_slice(&buf[..n]);
+                    r.len()
+                };
+                st.lock().unwrap().push((at, len));
                 s.lock().unwrap().process(&buf[..n]);
-                r.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
         let writer = pair.master.take_writer().unwrap();
@@ -484,6 +493,7 @@ impl Term {
             child,
             screen,
             raw,
+            stamps,
         }
     }
 

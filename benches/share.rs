@@ -1,0 +1,698 @@
+//! npair against the usual way of sharing a session, side by side in one run, all on 127.0.0.1:
+//!
+//! - `npair`: the release binary, headless, guests are `ssh -tt TOKEN@127.0.0.1`;
+//! - `openssh`: a private sshd (its own config, host key and port, key authentication only,
+//!   authorized_keys `command="tmux attach-session [-r] -t funproject"`), guests are `ssh -tt`
+//!   with a key; it runs in a private mount namespace for /run/sshd, never the machine's sshd;
+//! - `direct`: local `tmux attach-session [-r]` clients in ptys, no SSH (the floor).
+//!
+//! One private tmux server for all: a 120x40 session running `sh` with the prompt "$ ".
+//! Guests have 120x40 terminals. Each measurement starts its system fresh; systems are
+//! interleaved (npair, openssh, direct, then again), and each figure is the median of the
+//! repeats. Ratios are to openssh.
+//!
+//! `cargo bench --bench share` (as root, with openssh-server installed; sshd is not started as a
+//! service). `NPAIR_BENCH_QUICK=1` runs one repeat with fewer guests, to try the harness.
+
+#[path = "../tests/util/mod.rs"]
+mod util;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portable_pty::CommandBuilder;
+use util::{npair_bin, Npair, Term, Tmux};
+
+const SESSION: &str = "funproject";
+const COLS: u16 = 120;
+const ROWS: u16 = 40;
+
+fn quick() -> bool {
+    std::env::var_os("NPAIR_BENCH_QUICK").is_some()
+}
+
+// ---------- the systems ----------
+
+enum System {
+    Npair(Npair),
+    OpenSsh(Sshd),
+    Direct { socket: PathBuf },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Kind {
+    Npair,
+    OpenSsh,
+    Direct,
+}
+
+const KINDS: [Kind; 3] = [Kind::Npair, Kind::OpenSsh, Kind::Direct];
+
+fn socket_path(tmux: &Tmux) -> PathBuf {
+    PathBuf::from(
+        tmux.run(&["display-message", "-p", "-t", SESSION, "#{socket_path}"])
+            .trim(),
+    )
+}
+
+impl System {
+    fn start(kind: Kind, tmux: &Tmux) -> System {
+        match kind {
+            Kind::Npair => System::Npair(Npair::spawn({
+                let mut c =
+                    Npair::command(tmux, &[SESSION, "--headless", "--json", "--size", "120x40"]);
+                c.stderr(Stdio::null());
+                c
+            })),
+            Kind::OpenSsh => System::OpenSsh(Sshd::start(tmux)),
+            Kind::Direct => System::Direct {
+                socket: socket_path(tmux),
+            },
+        }
+    }
+
+    fn guest(&self, rw: bool) -> Term {
+        match self {
+            System::Npair(np) => {
+                Term::guest(np.port(), &if rw { np.rw() } else { np.ro() }, COLS, ROWS)
+            }
+            System::OpenSsh(s) => s.guest(rw),
+            System::Direct { socket } => {
+                let mut cmd = CommandBuilder::new("tmux");
+                cmd.arg("-S");
+                cmd.arg(socket);
+                cmd.args(["attach-session", "-t", &format!("={SESSION}")]);
+                if !rw {
+                    cmd.arg("-r");
+                }
+                cmd.env_remove("TMUX");
+                Term::spawn(cmd, COLS, ROWS)
+            }
+        }
+    }
+
+    /// The processes that serve guests (their memory and CPU are the system's cost).
+    fn serving(&self, guests: &[Term]) -> Vec<u32> {
+        match self {
+            System::Npair(np) => tree(np.pid() as u32),
+            System::OpenSsh(s) => tree(s.child.id()),
+            System::Direct { .. } => guests.iter().map(|g| g.pid() as u32).collect(),
+        }
+    }
+}
+
+/// A private sshd whose keys run `tmux attach` on the bench's tmux server.
+struct Sshd {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", ""])
+        .arg("-f")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+impl Sshd {
+    fn start(tmux: &Tmux) -> Sshd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        keygen(&d.join("host"));
+        keygen(&d.join("rw"));
+        keygen(&d.join("ro"));
+        let socket = socket_path(tmux);
+        let line = |key: &str, ro: &str| {
+            let pubkey = std::fs::read_to_string(d.join(format!("{key}.pub"))).unwrap();
+            format!(
+                "command=\"tmux -S {} attach-session {ro}-t ={SESSION}\",no-port-forwarding,no-agent-forwarding,no-X11-forwarding {}",
+                socket.display(),
+                pubkey.trim()
+            )
+        };
+        std::fs::write(
+            d.join("authorized_keys"),
+            format!("{}\n{}\n", line("rw", ""), line("ro", "-r ")),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host\nPidFile none\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PermitRootLogin prohibit-password\nPrintMotd no\nPrintLastLog no\nLogLevel ERROR\n\
+                 MaxStartups 400:30:500\nMaxSessions 10\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let script = format!(
+            "mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd && exec /usr/sbin/sshd -D -e -f '{}/sshd_config'",
+            d.display()
+        );
+        let child = Command::new("unshare")
+            .args(["-m", "--", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unshare");
+        util::wait_until("the private sshd to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        Sshd { child, dir, port }
+    }
+
+    fn guest(&self, rw: bool) -> Term {
+        let mut cmd = CommandBuilder::new("ssh");
+        cmd.args([
+            "-F",
+            "/dev/null",
+            "-tt",
+            "-p",
+            &self.port.to_string(),
+            "-o",
+            "StrictHostKeyChecking=no",
+        ]);
+        cmd.args([
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-i",
+        ]);
+        cmd.arg(self.dir.path().join(if rw { "rw" } else { "ro" }));
+        cmd.arg("root@127.0.0.1");
+        Term::spawn(cmd, COLS, ROWS)
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        for pid in tree(self.child.id()).into_iter().rev() {
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+    }
+}
+
+// ---------- process accounting ----------
+
+/// `pid` and all its descendants.
+fn tree(pid: u32) -> Vec<u32> {
+    let mut parent: HashMap<u32, u32> = HashMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
+            if let Some(rest) = stat.rsplit(')').next() {
+                if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|v| v.parse().ok()) {
+                    parent.insert(p, ppid);
+                }
+            }
+        }
+    }
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parent.iter().filter(|(_, &pp)| pp == p).map(|(&c, _)| c));
+        i += 1;
+    }
+    out
+}
+
+/// (RSS, PSS) in KiB, summed over `pids`.
+fn memory(pids: &[u32]) -> (u64, u64) {
+    let mut rss = 0;
+    let mut pss = 0;
+    for p in pids {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")) {
+            for l in s.lines() {
+                let v = || {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                if l.starts_with("Rss:") {
+                    rss += v();
+                } else if l.starts_with("Pss:") {
+                    pss += v();
+                }
+            }
+        }
+    }
+    (rss, pss)
+}
+
+/// CPU seconds (user + system) used so far by `pids`.
+fn cpu_seconds(pids: &[u32]) -> f64 {
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter_map(|s| {
+            let f: Vec<u64> = s
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            // after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+            Some((f.get(10)? + f.get(11)?) as f64)
+        })
+        .sum::<f64>()
+        / hz
+}
+
+// ---------- measurements ----------
+
+fn wait_prompt(t: &Term) {
+    t.wait_for("the session's prompt", |s| s.contains('$'));
+}
+
+/// Time from starting a guest until its screen shows the session.
+fn join_ms(sys: &System) -> f64 {
+    let t0 = Instant::now();
+    let g = sys.guest(false);
+    let start = Instant::now();
+    loop {
+        if g.text().contains('$') {
+            return t0.elapsed().as_secs_f64() * 1000.0;
+        }
+        assert!(
+            start.elapsed() < util::DEADLINE,
+            "a guest never saw the session"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Keystroke echo latencies (µs): `term` types single characters with idle gaps; the time until
+/// the echo reaches it, as its reader thread stamped the chunk.
+fn echo_us(term: &mut Term, samples: usize) -> Vec<f64> {
+    let mut out = Vec::new();
+    for i in 0..samples {
+        if i % 50 == 0 {
+            term.type_str("\x15"); // C-u: a fresh line now and then
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let before = term.raw.lock().unwrap().len();
+        let t0 = Instant::now();
+        term.type_str("x");
+        let deadline = Instant::now() + util::DEADLINE;
+        let at = loop {
+            let hit = {
+                let stamps = term.stamps.lock().unwrap();
+                let raw = term.raw.lock().unwrap();
+                let mut from = before;
+                let mut found = None;
+                for &(at, len) in stamps.iter().filter(|(_, len)| *len > before) {
+                    if raw[from..len].contains(&b'x') {
+                        found = Some(at);
+                        break;
+                    }
+                    from = len;
+                }
+                found
+            };
+            if let Some(at) = hit {
+                break at;
+            }
+            assert!(Instant::now() < deadline, "an echo never arrived");
+            std::thread::sleep(Duration::from_micros(50));
+        };
+        out.push(at.duration_since(t0).as_secs_f64() * 1e6);
+        std::thread::sleep(Duration::from_millis(15 + (i as u64 * 7) % 20));
+    }
+    out
+}
+
+struct FanOut {
+    seconds: f64,
+    bytes_per_guest: f64,
+    cpu_seconds: f64,
+    rss_growth_kib: i64,
+}
+
+/// Time until every guest has seen the end of a long output; `stall` SIGSTOPs the first guest
+/// for that long meanwhile.
+fn fan_out(
+    tmux: &Tmux,
+    sys: &System,
+    guests: &[Term],
+    lines: u32,
+    stall: Option<Duration>,
+    tag: u32,
+) -> FanOut {
+    let serving = sys.serving(guests);
+    let cpu0 = cpu_seconds(&serving);
+    let (rss0, _) = memory(&serving);
+    let bytes0: Vec<usize> = guests.iter().map(|g| g.raw.lock().unwrap().len()).collect();
+    let marker = format!("END-OF-FANOUT-{tag}");
+    let t0 = Instant::now();
+    tmux.send(
+        SESSION,
+        &[
+            &format!("clear; seq 1 {lines}; echo END-OF-FANOUT-$(({tag}))"),
+            "Enter",
+        ],
+    );
+    let stalled = stall.map(|d| {
+        guests[0].signal(libc::SIGSTOP);
+        (Instant::now() + d, &guests[0])
+    });
+    let mut peak_rss = rss0;
+    let mut done = vec![false; guests.len()];
+    let skip = usize::from(stalled.is_some());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut resumed = stalled.is_none();
+    let seconds = loop {
+        if let Some((until, g)) = stalled {
+            if !resumed && Instant::now() >= until {
+                g.signal(libc::SIGCONT);
+                resumed = true;
+            }
+        }
+        for (i, g) in guests.iter().enumerate().skip(skip) {
+            if !done[i] && g.text().contains(&marker) {
+                done[i] = true;
+            }
+        }
+        let all = if guests.len() > skip {
+            done.iter().skip(skip).all(|&d| d)
+        } else {
+            tmux.capture(SESSION).contains(&marker)
+        };
+        peak_rss = peak_rss.max(memory(&sys.serving(guests)).0);
+        if all {
+            break t0.elapsed().as_secs_f64();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "guests never saw the end of the output"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if let Some((until, g)) = stalled {
+        if !resumed {
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+            g.signal(libc::SIGCONT);
+        }
+    }
+    let cpu = cpu_seconds(&sys.serving(guests)) - cpu0;
+    let bytes: usize = guests
+        .iter()
+        .zip(&bytes0)
+        .map(|(g, b)| g.raw.lock().unwrap().len() - b)
+        .sum();
+    FanOut {
+        seconds,
+        bytes_per_guest: if guests.is_empty() {
+            0.0
+        } else {
+            bytes as f64 / guests.len() as f64
+        },
+        cpu_seconds: cpu,
+        rss_growth_kib: peak_rss as i64 - rss0 as i64,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn pct(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The host's own echo: npair attached in a pty playing the host's terminal, against a direct
+/// `tmux attach` in the same kind of pty.
+fn host_echo(tmux: &Tmux, npair: bool, samples: usize) -> Vec<f64> {
+    let mut term = if npair {
+        let mut cmd = CommandBuilder::new(npair_bin());
+        cmd.args([
+            "share",
+            SESSION,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-web",
+            "--host-key",
+        ]);
+        cmd.arg(tmux.path().join("host_ed25519"));
+        cmd.env("TMUX_TMPDIR", tmux.path());
+        cmd.env_remove("TMUX");
+        Term::spawn(cmd, COLS, ROWS)
+    } else {
+        let mut cmd = CommandBuilder::new("tmux");
+        cmd.arg("-S");
+        cmd.arg(socket_path(tmux));
+        cmd.args(["attach-session", "-t", &format!("={SESSION}")]);
+        cmd.env_remove("TMUX");
+        Term::spawn(cmd, COLS, ROWS)
+    };
+    wait_prompt(&term);
+    std::thread::sleep(Duration::from_millis(300));
+    let v = echo_us(&mut term, samples);
+    term.signal(libc::SIGTERM);
+    v
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let repeats = if quick() { 1 } else { 3 };
+    let ks: &[usize] = if quick() {
+        &[0, 10, 50]
+    } else {
+        &[0, 10, 50, 200]
+    };
+    let lines: u32 = if quick() { 300_000 } else { 3_000_000 };
+    let echo_samples = if quick() { 60 } else { 200 };
+
+    let tmux = Tmux::new();
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        SESSION,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "env PS1='$ ' sh",
+    ]);
+    tmux.run(&["set", "-g", "window-size", "latest"]);
+
+    let mut join: HashMap<Kind, Vec<f64>> = HashMap::new();
+    let mut echo: HashMap<Kind, Vec<f64>> = HashMap::new();
+    let mut host: HashMap<bool, Vec<f64>> = HashMap::new();
+    let mut mem: HashMap<(Kind, usize), Vec<(u64, u64)>> = HashMap::new();
+    let mut fan: HashMap<(Kind, usize), Vec<FanOut>> = HashMap::new();
+    let mut stall: HashMap<(Kind, bool), Vec<FanOut>> = HashMap::new();
+    let mut tag = 0;
+
+    for rep in 0..repeats {
+        eprintln!("repeat {}/{repeats}", rep + 1);
+        for kind in KINDS {
+            // Join and echo, on a fresh system.
+            let sys = System::start(kind, &tmux);
+            let joins: Vec<f64> = (0..5).map(|_| join_ms(&sys)).collect();
+            join.entry(kind).or_default().push(median(joins));
+            let mut g = sys.guest(true);
+            wait_prompt(&g);
+            std::thread::sleep(Duration::from_millis(300));
+            echo.entry(kind)
+                .or_default()
+                .extend(echo_us(&mut g, echo_samples));
+            g.type_str("\x15");
+            drop(g);
+            drop(sys);
+
+            // Memory and fan-out with K read-only guests, on a fresh system.
+            let sys = System::start(kind, &tmux);
+            let mut guests: Vec<Term> = Vec::new();
+            for &k in ks {
+                while guests.len() < k {
+                    let g = sys.guest(false);
+                    wait_prompt(&g);
+                    guests.push(g);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+                mem.entry((kind, k))
+                    .or_default()
+                    .push(memory(&sys.serving(&guests)));
+                tag += 1;
+                fan.entry((kind, k))
+                    .or_default()
+                    .push(fan_out(&tmux, &sys, &guests, lines, None, tag));
+            }
+            drop(guests);
+            drop(sys);
+
+            // A stalled guest among 10, with and without the stall.
+            for stalled in [false, true] {
+                let sys = System::start(kind, &tmux);
+                let guests: Vec<Term> = (0..10).map(|_| sys.guest(false)).collect();
+                guests.iter().for_each(wait_prompt);
+                tag += 1;
+                let r = fan_out(
+                    &tmux,
+                    &sys,
+                    &guests,
+                    lines,
+                    stalled.then_some(Duration::from_secs(10)),
+                    tag,
+                );
+                stall.entry((kind, stalled)).or_default().push(r);
+            }
+        }
+        for npair in [true, false] {
+            host.entry(npair)
+                .or_default()
+                .extend(host_echo(&tmux, npair, echo_samples));
+        }
+    }
+
+    // ---------- the table ----------
+    let ratio = |v: f64, base: f64| {
+        if base > 0.0 {
+            format!("{:.2}x", v / base)
+        } else {
+            "-".into()
+        }
+    };
+    println!("npair vs openssh (sshd + tmux attach) vs direct (tmux attach), 127.0.0.1, {repeats} repeat(s), medians; ratio = npair / openssh");
+    println!(
+        "{:<44} {:>12} {:>12} {:>12} {:>8}",
+        "figure", "npair", "openssh", "direct", "ratio"
+    );
+    let row = |name: &str, f: &dyn Fn(Kind) -> f64, unit: &str| {
+        let v: Vec<f64> = KINDS.iter().map(|&k| f(k)).collect();
+        println!(
+            "{:<44} {:>12} {:>12} {:>12} {:>8}",
+            name,
+            format!("{:.1}{unit}", v[0]),
+            format!("{:.1}{unit}", v[1]),
+            format!("{:.1}{unit}", v[2]),
+            ratio(v[0], v[1])
+        );
+    };
+    row("join (ms)", &|k| median(join[&k].clone()), "");
+    row("echo p50 (µs)", &|k| pct(echo[&k].clone(), 0.5), "");
+    row("echo p99 (µs)", &|k| pct(echo[&k].clone(), 0.99), "");
+    for &k in ks {
+        row(
+            &format!("fan-out {lines} lines, {k} ro guests (s)"),
+            &|s| median(fan[&(s, k)].iter().map(|f| f.seconds).collect()),
+            "",
+        );
+        if k > 0 {
+            row(
+                &format!("  bytes per guest, {k} guests (KiB)"),
+                &|s| {
+                    median(
+                        fan[&(s, k)]
+                            .iter()
+                            .map(|f| f.bytes_per_guest / 1024.0)
+                            .collect(),
+                    )
+                },
+                "",
+            );
+        }
+        row(
+            &format!("  serving CPU, {k} guests (s)"),
+            &|s| median(fan[&(s, k)].iter().map(|f| f.cpu_seconds).collect()),
+            "",
+        );
+    }
+    for &k in ks {
+        row(
+            &format!("serving RSS idle, {k} guests (MiB)"),
+            &|s| median(mem[&(s, k)].iter().map(|m| m.0 as f64 / 1024.0).collect()),
+            "",
+        );
+        row(
+            &format!("serving PSS idle, {k} guests (MiB)"),
+            &|s| median(mem[&(s, k)].iter().map(|m| m.1 as f64 / 1024.0).collect()),
+            "",
+        );
+    }
+    for &k in ks.iter().filter(|&&k| k > 0) {
+        let per = |s: Kind, i: usize| {
+            median(
+                mem[&(s, k)]
+                    .iter()
+                    .zip(&mem[&(s, 0)])
+                    .map(|(m, z)| (pick(m, i) - pick(z, i)) as f64 / k as f64)
+                    .collect(),
+            )
+        };
+        row(
+            &format!("RSS per extra guest, 0→{k} (KiB)"),
+            &|s| per(s, 0),
+            "",
+        );
+        row(
+            &format!("PSS per extra guest, 0→{k} (KiB)"),
+            &|s| per(s, 1),
+            "",
+        );
+    }
+    row(
+        "10 guests, others' time, no stall (s)",
+        &|k| median(stall[&(k, false)].iter().map(|f| f.seconds).collect()),
+        "",
+    );
+    row(
+        "10 guests, others' time, 1 stalled 10 s (s)",
+        &|k| median(stall[&(k, true)].iter().map(|f| f.seconds).collect()),
+        "",
+    );
+    row(
+        "  serving RSS growth with the stall (MiB)",
+        &|k| {
+            median(
+                stall[&(k, true)]
+                    .iter()
+                    .map(|f| f.rss_growth_kib as f64 / 1024.0)
+                    .collect(),
+            )
+        },
+        "",
+    );
+    let (hn, hd) = (host[&true].clone(), host[&false].clone());
+    println!(
+        "{:<44} {:>12} {:>12} {:>12} {:>8}",
+        "host's own echo p50 / p99 (µs)",
+        format!("{:.0}/{:.0}", pct(hn.clone(), 0.5), pct(hn.clone(), 0.99)),
+        "",
+        format!("{:.0}/{:.0}", pct(hd.clone(), 0.5), pct(hd.clone(), 0.99)),
+        ""
+    );
+}
+
+fn pick(m: &(u64, u64), i: usize) -> u64 {
+    if i == 0 {
+        m.0
+    } else {
+        m.1
+    }
+}
