@@ -33,6 +33,11 @@ fn quick() -> bool {
     std::env::var_os("NPAIR_BENCH_QUICK").is_some()
 }
 
+/// `NPAIR_BENCH_ONLY=latency`: join and echo figures only (for working on latency).
+fn latency_only() -> bool {
+    std::env::var("NPAIR_BENCH_ONLY").as_deref() == Ok("latency")
+}
+
 // ---------- the systems ----------
 
 enum System {
@@ -525,6 +530,9 @@ fn main() {
             drop(g);
             drop(sys);
 
+            if latency_only() {
+                continue;
+            }
             // Memory and fan-out with K read-only guests, on a fresh system.
             let sys = System::start(kind, &tmux);
             let mut guests: Vec<Term> = Vec::new();
@@ -597,6 +605,7 @@ fn main() {
     row("join (ms)", &|k| median(join[&k].clone()), "");
     row("echo p50 (µs)", &|k| pct(echo[&k].clone(), 0.5), "");
     row("echo p99 (µs)", &|k| pct(echo[&k].clone(), 0.99), "");
+    let ks: &[usize] = if latency_only() { &[] } else { ks };
     for &k in ks {
         row(
             &format!("fan-out {lines} lines, {k} ro guests (s)"),
@@ -656,28 +665,30 @@ fn main() {
             "",
         );
     }
-    row(
-        "10 guests, others' time, no stall (s)",
-        &|k| median(stall[&(k, false)].iter().map(|f| f.seconds).collect()),
-        "",
-    );
-    row(
-        "10 guests, others' time, 1 stalled 10 s (s)",
-        &|k| median(stall[&(k, true)].iter().map(|f| f.seconds).collect()),
-        "",
-    );
-    row(
-        "  serving RSS growth with the stall (MiB)",
-        &|k| {
-            median(
-                stall[&(k, true)]
-                    .iter()
-                    .map(|f| f.rss_growth_kib as f64 / 1024.0)
-                    .collect(),
-            )
-        },
-        "",
-    );
+    if !latency_only() {
+        row(
+            "10 guests, others' time, no stall (s)",
+            &|k| median(stall[&(k, false)].iter().map(|f| f.seconds).collect()),
+            "",
+        );
+        row(
+            "10 guests, others' time, 1 stalled 10 s (s)",
+            &|k| median(stall[&(k, true)].iter().map(|f| f.seconds).collect()),
+            "",
+        );
+        row(
+            "  serving RSS growth with the stall (MiB)",
+            &|k| {
+                median(
+                    stall[&(k, true)]
+                        .iter()
+                        .map(|f| f.rss_growth_kib as f64 / 1024.0)
+                        .collect(),
+                )
+            },
+            "",
+        );
+    }
     let (hn, hd) = (host[&true].clone(), host[&false].clone());
     println!(
         "{:<44} {:>12} {:>12} {:>12} {:>8}",

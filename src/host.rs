@@ -4,12 +4,8 @@
 use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{bail, Context, Result};
-use bytes::Bytes;
-use tokio::sync::mpsc;
-
-use crate::hub::{Input, Source};
 use crate::size::Size;
+use anyhow::{bail, Context, Result};
 
 /// Whether the host's terminal is ours (raw, showing tmux's screen) right now.
 static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
@@ -66,8 +62,10 @@ pub fn size() -> Option<Size> {
 /// Bytes read from the host's keyboard at once, at most.
 const KEYBOARD_CHUNK: usize = 4096;
 
-/// Reads the host's keystrokes on a thread of their own and queues them for the pty.
-pub fn start_keyboard(input: mpsc::Sender<Input>) -> Result<()> {
+/// Reads the host's keystrokes on a thread of their own and hands each read to `typed`, which
+/// writes it to the pty straight away (no queue, no other thread: the host's echo is as quick
+/// as a local `tmux attach`). Stops when `typed` returns false.
+pub fn start_keyboard(mut typed: impl FnMut(&[u8]) -> bool + Send + 'static) -> Result<()> {
     std::thread::Builder::new()
         .name("host-keyboard".into())
         .spawn(move || {
@@ -80,11 +78,7 @@ pub fn start_keyboard(input: mpsc::Sender<Input>) -> Result<()> {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(_) => return,
                 };
-                let msg = Input {
-                    from: Source::Host,
-                    bytes: Bytes::copy_from_slice(&buf[..n]),
-                };
-                if input.blocking_send(msg).is_err() {
+                if !typed(&buf[..n]) {
                     return;
                 }
             }

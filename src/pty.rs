@@ -2,8 +2,9 @@
 //! and its size. It knows only bytes in and bytes out, not who reads or writes them.
 
 use std::io::{Read, Write};
+use std::mem::ManuallyDrop;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
@@ -88,35 +89,55 @@ impl Pty {
         Ok(())
     }
 
-    /// Writes every message from `input` to the pty whole, one at a time, so that one writer's
-    /// escape sequence or UTF-8 character is never split by another's. `written` is told of
-    /// each message after it is written.
-    pub fn start_writer<T: AsRef<[u8]> + Send + 'static>(
-        &self,
-        mut input: mpsc::Receiver<T>,
-        mut written: impl FnMut(&T) + Send + 'static,
-    ) -> Result<()> {
+    /// The pty's input side, taken once and shared by everyone who types.
+    pub fn take_writer(&self) -> Result<Arc<PtyWriter>> {
         let master = self.master.lock().unwrap_or_else(|e| e.into_inner());
-        let mut writer = master
+        let writer = master
             .take_writer()
             .context("cannot write to the pseudo-terminal")?;
-        std::thread::Builder::new()
-            .name("pty-writer".into())
-            .spawn(move || {
-                while let Some(msg) = input.blocking_recv() {
-                    if writer
-                        .write_all(msg.as_ref())
-                        .and_then(|_| writer.flush())
-                        .is_err()
-                    {
-                        break;
-                    }
-                    written(&msg);
-                }
-                // Dropping the writer would type "\n" and ^D into whatever holds the pty (a
-                // portable-pty habit); the share is over by now, so leave it unwritten.
-                std::mem::forget(writer);
-            })?;
-        Ok(())
+        Ok(Arc::new(PtyWriter {
+            writer: parking_lot::Mutex::new(ManuallyDrop::new(writer)),
+        }))
     }
+}
+
+/// The pty's input side. Each write goes in whole, so that one writer's escape sequence or
+/// UTF-8 character is never split by another's. Writers call it from their own threads (the
+/// host's keyboard, the guests' writer), so the host's keystrokes take no queue and no hop.
+pub struct PtyWriter {
+    /// Never dropped: dropping portable-pty's writer types "\n" and ^D into whatever holds the
+    /// pty (a portable-pty habit), and the pty lives as long as the share anyway.
+    writer: parking_lot::Mutex<ManuallyDrop<Box<dyn Write + Send>>>,
+}
+
+impl PtyWriter {
+    /// Writes `bytes` whole. Blocks while the program in the pty is not reading.
+    pub fn write_whole(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut w = self.writer.lock();
+        let result = w.write_all(bytes).and_then(|_| w.flush());
+        // Hand the lock straight to a writer that is waiting: one writer's flood cannot starve
+        // another's keystrokes (a plain unlock lets the flooding thread take it back at once).
+        parking_lot::MutexGuard::unlock_fair(w);
+        result
+    }
+}
+
+/// Writes every message from `input` to `writer` on a thread of its own, in order. `written` is
+/// told of each message after it is written.
+pub fn start_writer<T: AsRef<[u8]> + Send + 'static>(
+    writer: Arc<PtyWriter>,
+    mut input: mpsc::Receiver<T>,
+    mut written: impl FnMut(&T) + Send + 'static,
+) -> Result<()> {
+    std::thread::Builder::new()
+        .name("pty-writer".into())
+        .spawn(move || {
+            while let Some(msg) = input.blocking_recv() {
+                if writer.write_whole(msg.as_ref()).is_err() {
+                    break;
+                }
+                written(&msg);
+            }
+        })?;
+    Ok(())
 }

@@ -44,13 +44,10 @@ pub struct Config {
     pub web: Option<SocketAddr>,
 }
 
-/// Keystroke chunks waiting for the pty: one queue for the host and one for all guests. A chunk
-/// is one read or one SSH packet, so each holds a few hundred KiB at worst; a full queue pauses
-/// the typists (their TCP windows close), not npair.
+/// Guests' keystroke chunks waiting for the pty (the host's take no queue: its keyboard thread
+/// writes them itself). A chunk is one SSH packet (at most 32 KiB), so the queue holds 8 MiB at
+/// worst; a full queue pauses the typists (their TCP windows close), not npair.
 const INPUT_QUEUE: usize = 256;
-/// Chunks handed to the pty writer ahead of time. Small, so that the host's keystrokes, which
-/// are merged in first, wait behind at most this many guest chunks.
-const WRITER_QUEUE: usize = 4;
 /// Join/leave notices waiting for the host; past this they are dropped, never queued without bound.
 const NOTICE_QUEUE: usize = 64;
 /// How long our tmux client gets to detach cleanly (restoring the host's terminal) before it
@@ -188,24 +185,28 @@ pub async fn run(cfg: Config) -> Result<()> {
             hub.process(chunk);
         })?;
     }
-    let (writer_tx, writer_rx) = mpsc::channel::<Input>(WRITER_QUEUE);
+    let writer = pty.take_writer()?;
     let last_typist = Arc::new(Mutex::new(None::<Source>));
+    let (input_tx, input_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
     {
         let last = Arc::clone(&last_typist);
-        pty.start_writer(writer_rx, move |i: &Input| {
+        crate::pty::start_writer(Arc::clone(&writer), input_rx, move |i: &Input| {
             *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(i.from);
         })?;
     }
-    let (host_tx, host_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
-    let (input_tx, input_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
-    tokio::spawn(merge_input(host_rx, input_rx, writer_tx));
 
     let raw = if attached {
         let raw = host::RawMode::enable()?;
-        host::start_keyboard(host_tx)?;
+        let last = Arc::clone(&last_typist);
+        host::start_keyboard(move |bytes| {
+            // Written here, on the keyboard's own thread: the host's keystrokes wait for no
+            // queue, and at most for the one guest chunk being written (the lock is fair).
+            let ok = writer.write_whole(bytes).is_ok();
+            *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Source::Host);
+            ok
+        })?;
         Some(raw)
     } else {
-        drop(host_tx);
         None
     };
 
@@ -374,32 +375,6 @@ async fn attach_until_the_end(
         }
         let _ = notices.try_send("the tmux client was detached by a guest; attaching again (only the host can end the share)".to_owned());
         *last_typist.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
-/// Feeds the pty writer, the host's keystrokes first: a guest flooding input delays the host by
-/// at most [`WRITER_QUEUE`] chunks. Each chunk stays whole.
-async fn merge_input(
-    mut host: mpsc::Receiver<Input>,
-    mut guests: mpsc::Receiver<Input>,
-    writer: mpsc::Sender<Input>,
-) {
-    let mut host_open = true;
-    loop {
-        let msg = tokio::select! {
-            biased;
-            m = host.recv(), if host_open => match m {
-                Some(m) => m,
-                None => { host_open = false; continue; }
-            },
-            m = guests.recv() => match m {
-                Some(m) => m,
-                None => return,
-            },
-        };
-        if writer.send(msg).await.is_err() {
-            return;
-        }
     }
 }
 
