@@ -47,17 +47,21 @@ fn no_session_name_shares_the_one_named_after_the_directory() {
     let np = Npair::start_in(&tmux, &dir, &Npair::headless_args(&[]));
     assert_eq!(np.info["session"], "my_project");
     assert!(tmux.has_session("my_project"));
-    let cwd = tmux.run(&[
-        "display-message",
-        "-p",
-        "-t",
-        "my_project",
-        "#{pane_current_path}",
-    ]);
-    assert_eq!(
-        std::path::Path::new(cwd.trim()).canonicalize().unwrap(),
-        dir.canonicalize().unwrap()
-    );
+    // tmux reads the pane's directory from its process, which may not be there yet at once.
+    let want = dir.canonicalize().unwrap();
+    wait_until("the session's pane to be in the directory", || {
+        let cwd = tmux.run(&[
+            "display-message",
+            "-p",
+            "-t",
+            "my_project",
+            "#{pane_current_path}",
+        ]);
+        match std::path::Path::new(cwd.trim()).canonicalize() {
+            Ok(p) if p == want => Ok(()),
+            _ => Err(format!("pane_current_path {cwd:?}, want {want:?}")),
+        }
+    });
 }
 
 #[test]
