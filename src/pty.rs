@@ -1,10 +1,12 @@
-//! The shared program's pseudo-terminal: spawning into it, its reader and writer threads,
+//! The shared program's pseudo-terminal: spawning into it, its reader and writers,
 //! and its size. It knows only bytes in and bytes out, not who reads or writes them.
 
 use std::io::{Read, Write};
 use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize, SlavePty};
@@ -25,6 +27,23 @@ pub struct Pty {
     /// The end of a client is seen by waiting for its process instead.
     /// `SlavePty` is not `Sync` either; only the attach loop spawns.
     slave: Mutex<Box<dyn SlavePty + Send>>,
+    /// Held by the reader from a read until its sink returns, so that `drain` can tell read
+    /// bytes that are still on their way from bytes that have arrived.
+    reading: Arc<parking_lot::Mutex<()>>,
+}
+
+/// How often `drain` looks whether the reader has caught up.
+const DRAIN_POLL: Duration = Duration::from_millis(2);
+
+fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0
+        || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn pty_size(size: Size) -> PtySize {
@@ -44,6 +63,7 @@ impl Pty {
         Ok(Pty {
             master: Mutex::new(pair.master),
             slave: Mutex::new(pair.slave),
+            reading: Arc::default(),
         })
     }
 
@@ -66,27 +86,83 @@ impl Pty {
             .context("cannot resize the pseudo-terminal")
     }
 
-    /// Reads the pty on a thread of its own and hands each chunk to `sink`, in order.
+    /// Reads the pty in a task of the runtime and hands each chunk to `sink`, in order.
     /// When `sink` is slow, reading stops and the program in the pty is slowed, never memory.
+    ///
+    /// The master is switched to non-blocking mode and read where it becomes readable, in the
+    /// runtime's own poll: output reaches the guests' tasks with no hand-off from a thread of
+    /// our own (one wake-up less per echo than a blocking reader thread).
     pub fn start_reader(&self, mut sink: impl FnMut(&[u8]) + Send + 'static) -> Result<()> {
-        let master = self.master.lock().unwrap_or_else(|e| e.into_inner());
-        let mut reader = master
-            .try_clone_reader()
+        let fd = self
+            .dup_master()
             .context("cannot read the pseudo-terminal")?;
-        std::thread::Builder::new()
-            .name("pty-reader".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; READ_CHUNK];
-                loop {
-                    match reader.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => sink(&buf[..n]),
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(_) => break,
-                    }
+        set_nonblocking(&fd).context("cannot read the pseudo-terminal")?;
+        // SAFETY: the File owns the descriptor, so it stays open and the same for as long as the
+        // AsyncFd that holds the File.
+        let file = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(
+                std::fs::File::from(fd),
+                tokio::io::Interest::READABLE,
+            )
+        }
+        .map_err(std::io::Error::from)
+        .context("cannot read the pseudo-terminal")?;
+        let reading = Arc::clone(&self.reading);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                let Ok(mut ready) = file.readable().await else {
+                    return;
+                };
+                // Held from the read until the sink has the bytes: see `drain`.
+                let _reading = reading.lock();
+                match ready.try_io(|f| f.get_ref().read(&mut buf)) {
+                    Ok(Ok(0)) => return,
+                    Ok(Ok(n)) => sink(&buf[..n]),
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    // EIO: no process has the terminal open any more.
+                    Ok(Err(_)) => return,
+                    Err(_would_block) => {}
                 }
-            })?;
+            }
+        });
         Ok(())
+    }
+
+    /// Waits (at most `limit`) until everything written to the terminal so far has been read
+    /// and handed to the reader's sink: the last words of a tmux client that has exited (its
+    /// detach message, leaving the alternate screen) reach the host and the guests before the
+    /// share ends.
+    pub async fn drain(&self, limit: Duration) {
+        let Ok(fd) = self.dup_master() else { return };
+        let unread = || {
+            let mut n: libc::c_int = 0;
+            // SAFETY: FIONREAD writes one int, to `n`.
+            let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+            r == 0 && n > 0
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            {
+                // Nothing unread while the reader is between reads: all of it is with the sink.
+                let _idle = self.reading.lock();
+                if !unread() {
+                    return;
+                }
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+    }
+
+    /// A second descriptor of the master (sharing its open file description and so its flags).
+    fn dup_master(&self) -> std::io::Result<OwnedFd> {
+        let master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        let raw = master
+            .as_raw_fd()
+            .ok_or_else(|| std::io::Error::other("the pseudo-terminal has no descriptor"))?;
+        // SAFETY: `raw` is the master's descriptor, open for as long as `master` is (we hold
+        // it), and borrowed only to duplicate it.
+        unsafe { BorrowedFd::borrow_raw(raw) }.try_clone_to_owned()
     }
 
     /// The pty's input side, taken once and shared by everyone who types.
@@ -95,8 +171,13 @@ impl Pty {
         let writer = master
             .take_writer()
             .context("cannot write to the pseudo-terminal")?;
+        drop(master);
+        let poll_fd = self
+            .dup_master()
+            .context("cannot write to the pseudo-terminal")?;
         Ok(Arc::new(PtyWriter {
             writer: parking_lot::Mutex::new(ManuallyDrop::new(writer)),
+            poll_fd,
         }))
     }
 }
@@ -108,17 +189,50 @@ pub struct PtyWriter {
     /// Never dropped: dropping portable-pty's writer types "\n" and ^D into whatever holds the
     /// pty (a portable-pty habit), and the pty lives as long as the share anyway.
     writer: parking_lot::Mutex<ManuallyDrop<Box<dyn Write + Send>>>,
+    /// The master, to wait on when it is full: the reader made it non-blocking.
+    poll_fd: OwnedFd,
 }
 
 impl PtyWriter {
     /// Writes `bytes` whole. Blocks while the program in the pty is not reading.
     pub fn write_whole(&self, bytes: &[u8]) -> std::io::Result<()> {
         let mut w = self.writer.lock();
-        let result = w.write_all(bytes).and_then(|_| w.flush());
+        let result = self.write_all(&mut **w, bytes);
         // Hand the lock straight to a writer that is waiting: one writer's flood cannot starve
         // another's keystrokes (a plain unlock lets the flooding thread take it back at once).
         parking_lot::MutexGuard::unlock_fair(w);
         result
+    }
+}
+
+impl PtyWriter {
+    /// `write_all` on a non-blocking descriptor: waits (blocking this thread) while the
+    /// program in the pty is not reading.
+    fn write_all(&self, w: &mut dyn Write, mut bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::ErrorKind;
+        while !bytes.is_empty() {
+            match w.write(bytes) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    let mut p = libc::pollfd {
+                        fd: self.poll_fd.as_raw_fd(),
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd, for a descriptor we own.
+                    if unsafe { libc::poll(&mut p, 1, -1) } < 0 {
+                        let e = std::io::Error::last_os_error();
+                        if e.kind() != ErrorKind::Interrupted {
+                            return Err(e);
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        w.flush()
     }
 }
 

@@ -53,6 +53,8 @@ const NOTICE_QUEUE: usize = 64;
 /// How long our tmux client gets to detach cleanly (restoring the host's terminal) before it
 /// is killed.
 const DETACH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the exited tmux client's last output may take to reach the host and guests.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 /// A tmux client that exits this soon after starting, this many times in a row, is failing,
 /// not being detached by a guest: give up instead of looping.
 const QUICK_EXIT: Duration = Duration::from_secs(2);
@@ -281,6 +283,9 @@ pub async fn run(cfg: Config) -> Result<()> {
         &mut signals,
     )
     .await?;
+    // The client's last output (its detach message, leaving the alternate screen) goes out
+    // before anyone is told goodbye.
+    pty.drain(DRAIN_TIMEOUT).await;
 
     let (reason, failure) = match &end {
         End::Signal(_) | End::HostDetached => ("the share has ended", None),
