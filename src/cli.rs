@@ -35,6 +35,9 @@ pub enum Command {
     Status(StatusArgs),
 
     /// Disconnect a guest (or every read-only guest, or everyone); they are told why
+    #[command(
+        override_usage = "npair kick [SESSION] GUEST_ID\n       npair kick [SESSION] --all-ro|--all"
+    )]
     Kick(KickArgs),
 
     /// Replace the tokens (both, or only --rw or --ro) and print the new logins; guests who
@@ -42,15 +45,19 @@ pub enum Command {
     Rotate(RotateArgs),
 
     /// Let a read-only guest type (it joins the size vote), while it stays connected
+    #[command(override_usage = "npair promote [SESSION] GUEST_ID")]
     Promote(GuestArgs),
 
     /// Make a read-write guest read-only (it leaves the size vote), while it stays connected
+    #[command(override_usage = "npair demote [SESSION] GUEST_ID")]
     Demote(GuestArgs),
 
     /// Let in a guest that waits for the host (--approve)
+    #[command(override_usage = "npair approve [SESSION] GUEST_ID")]
     Approve(GuestArgs),
 
     /// Turn away a guest that waits for the host (--approve); it never sees the session
+    #[command(override_usage = "npair deny [SESSION] GUEST_ID")]
     Deny(GuestArgs),
 
     /// End a share, as the host detaching would
@@ -330,6 +337,28 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(bad("longer than a week"));
     }
     Ok(d)
+}
+
+/// The man page: the whole command's, then a section per subcommand with its usage and
+/// options, all from the same definition as `--help`.
+pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    clap_mangen::Man::new(cmd.clone()).render(out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = sub.get_name().to_owned();
+        let sub = sub.clone().bin_name(format!("npair {name}"));
+        let man = clap_mangen::Man::new(sub);
+        let mut text = Vec::new();
+        man.render_synopsis_section(&mut text)?;
+        man.render_description_section(&mut text)?;
+        man.render_options_section(&mut text)?;
+        // Each subcommand is a section of the one page: its parts become subsections.
+        let text = String::from_utf8_lossy(&text).replace(".SH ", ".SS ");
+        writeln!(out, ".SH \"NPAIR {}\"", name.to_uppercase())?;
+        out.write_all(text.as_bytes())?;
+    }
+    Ok(())
 }
 
 impl ShareArgs {

@@ -14,9 +14,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "npair", &mut std::io::stdout());
             Ok(())
         }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout())
-            .map_err(Into::into),
+        Command::Man => npair::cli::man_page(&mut std::io::stdout()).map_err(Into::into),
         other => other.into_request().and_then(|r| match r {
             Some((session, request, json)) => {
                 npair::control::run_client(session.as_deref(), request, json)

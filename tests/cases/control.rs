@@ -666,9 +666,18 @@ fn completions_and_the_man_page_come_from_the_cli() {
     }
     let man = tmux.npair_ok(&["man"]);
     assert!(man.starts_with(".ie") || man.contains(".TH npair"), "{man}");
-    for word in ["status", "kick", "rotate", "promote"] {
+    for word in [
+        "NPAIR SHARE",
+        "NPAIR STATUS",
+        "NPAIR KICK",
+        "NPAIR ROTATE",
+        "NPAIR PROMOTE",
+        "max\\-guests",
+        "authorized\\-keys",
+    ] {
         assert!(man.contains(word), "the man page lacks {word}");
     }
+
     let out = tmux.npair(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -726,4 +735,86 @@ fn the_attached_host_answers_a_waiting_guest_at_a_tmux_prompt() {
     yes.wait_text("$");
     host.type_str("\x02d");
     assert!(host.wait_exit().success());
+}
+
+#[test]
+fn web_viewers_are_guests_too_waiting_listed_limited_and_kicked() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = Npair::start_args(
+        &tmux,
+        &[
+            "fun",
+            "--headless",
+            "--json",
+            "--web",
+            "127.0.0.1:0",
+            "--approve",
+            "--max-guests",
+            "1",
+        ],
+    );
+    let ws_url =
+        format!("{}/ws", np.info["web_url"].as_str().unwrap()).replacen("http://", "ws://", 1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The next text message whose type is `kind`.
+    async fn next_of<S>(ws: &mut S, kind: &str) -> serde_json::Value
+    where
+        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+            + Unpin,
+    {
+        let found = tokio::time::timeout(DEADLINE, async {
+            while let Some(Ok(m)) = ws.next().await {
+                if let Message::Text(t) = m {
+                    let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                    if v["type"] == kind {
+                        return Some(v);
+                    }
+                }
+            }
+            None
+        })
+        .await;
+        found
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no {kind} message"))
+    }
+
+    let (mut viewer, _) = rt
+        .block_on(tokio_tungstenite::connect_async(ws_url.as_str()))
+        .unwrap();
+    let waiting = rt.block_on(next_of(&mut viewer, "waiting"));
+    let id = waiting["id"].as_u64().unwrap().to_string();
+    let list = wait_guests(&tmux, 1);
+    assert_eq!(list[0]["role"], "web");
+    assert_eq!(list[0]["admitted"], false);
+
+    // The share is full: a second viewer is told so.
+    let (mut second, _) = rt
+        .block_on(tokio_tungstenite::connect_async(ws_url.as_str()))
+        .unwrap();
+    let ended = rt.block_on(next_of(&mut second, "ended"));
+    assert!(
+        ended["reason"]
+            .as_str()
+            .unwrap()
+            .contains("this share is full"),
+        "{ended}"
+    );
+
+    tmux.npair_ok(&["approve", &id]);
+    rt.block_on(next_of(&mut viewer, "frame"));
+    let out = tmux.npair(&["promote", &id]);
+    assert!(stderr(&out).contains("web viewer"), "{}", stderr(&out));
+    tmux.npair_ok(&["kick", &id]);
+    let ended = rt.block_on(next_of(&mut viewer, "ended"));
+    assert_eq!(ended["reason"], "the host disconnected you");
+    wait_guests(&tmux, 0);
 }
