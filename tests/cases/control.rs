@@ -348,6 +348,45 @@ fn a_control_directory_open_to_others_is_refused() {
         "{}",
         stderr(&out)
     );
+
+    // One that belongs to someone else (nobody) is refused too, by the subcommands as well.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let out = run_npair(Npair::command(&tmux, &["fun", "--headless"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("belongs to uid 65534, not to you"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tmux.npair(&["status"]);
+    assert!(
+        stderr(&out).contains("belongs to uid 65534"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn without_xdg_runtime_dir_the_socket_is_in_a_private_dir_under_tmp() {
+    let tmux = Tmux::new();
+    let name = format!("npair-test-{}", std::process::id());
+    tmux.new_session(&name, 80, 24);
+    let mut cmd = Npair::command(&tmux, &[&name, "--headless", "--json"]);
+    cmd.env_remove("XDG_RUNTIME_DIR");
+    let mut np = Npair::spawn(cmd);
+    // SAFETY: getuid cannot fail.
+    let dir = std::path::PathBuf::from(format!("/tmp/npair-{}", unsafe { libc::getuid() }));
+    let socket = dir.join(format!("{name}.sock"));
+    assert!(socket.exists());
+    let dir_mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    let mut stop = Command::new(npair_bin());
+    tmux.env(&mut stop);
+    stop.env_remove("XDG_RUNTIME_DIR").args(["stop", &name]);
+    assert!(run_npair(stop).status.success());
+    assert!(np.wait_exit().success());
+    assert!(!socket.exists());
 }
 
 #[test]
