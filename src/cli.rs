@@ -1,11 +1,14 @@
-//! The command line (clap derive), turned into the plain config that `share` takes.
+//! The command line (clap derive), turned into the plain config that `share` takes and the
+//! plain requests the control socket takes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::control::{Request, Target};
 use crate::share::Config;
 use crate::size::Size;
 
@@ -22,9 +25,195 @@ pub enum Command {
     /// Share a tmux session over a built-in SSH server and show it here as `tmux attach` would.
     ///
     /// Prints a read-write and a read-only login (`ssh -p PORT TOKEN@HOST`). Tokens are new on
-    /// every run and die with npair. Detach (tmux prefix + d) or send SIGINT/SIGTERM to end the
-    /// share: guests are disconnected and the tmux session lives on.
+    /// every run and die with npair. Detach (tmux prefix + d), run `npair stop`, or send
+    /// SIGINT/SIGTERM to end the share: guests are disconnected and the tmux session lives on.
+    /// Sharing a session that is already shared shows its status instead.
     Share(ShareArgs),
+
+    /// Show a running share: its logins, host key, uptime, rules, and one line per guest (id,
+    /// role rw/ro/web, address, client, terminal size, time connected, bytes sent)
+    Status(StatusArgs),
+
+    /// Disconnect a guest (or every read-only guest, or everyone); they are told why
+    #[command(
+        override_usage = "npair kick [SESSION] GUEST_ID\n       npair kick [SESSION] --all-ro|--all"
+    )]
+    Kick(KickArgs),
+
+    /// Replace the tokens (both, or only --rw or --ro) and print the new logins; guests who
+    /// joined with an old token stay unless --kick is given
+    Rotate(RotateArgs),
+
+    /// Let a read-only guest type (it joins the size vote), while it stays connected
+    #[command(override_usage = "npair promote [SESSION] GUEST_ID")]
+    Promote(GuestArgs),
+
+    /// Make a read-write guest read-only (it leaves the size vote), while it stays connected
+    #[command(override_usage = "npair demote [SESSION] GUEST_ID")]
+    Demote(GuestArgs),
+
+    /// Let in a guest that waits for the host (--approve)
+    #[command(override_usage = "npair approve [SESSION] GUEST_ID")]
+    Approve(GuestArgs),
+
+    /// Turn away a guest that waits for the host (--approve); it never sees the session
+    #[command(override_usage = "npair deny [SESSION] GUEST_ID")]
+    Deny(GuestArgs),
+
+    /// End a share, as the host detaching would
+    Stop(SessionArgs),
+
+    /// Print a shell completion script (e.g. `npair completions bash > ~/.local/share/bash-completion/completions/npair`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff), generated from this command line (e.g. `npair man > npair.1`)
+    Man,
+
+    /// The answer to the attached host's tmux prompt about a waiting guest (used by npair
+    /// itself): `y` approves, anything else denies
+    #[command(hide = true)]
+    PromptAnswer {
+        session: String,
+        id: u64,
+        key: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SessionArgs {
+    /// The shared tmux session [default: the only share running]
+    pub session: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The shared tmux session [default: the only share running]
+    pub session: Option<String>,
+
+    /// Print the status as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct KickArgs {
+    /// The shared tmux session (optional) and the guest's id, as `npair status` shows it
+    #[arg(value_name = "[SESSION] GUEST_ID", num_args = 0..=2)]
+    pub args: Vec<String>,
+
+    /// Disconnect every read-only guest and web viewer
+    #[arg(long, conflicts_with = "all")]
+    pub all_ro: bool,
+
+    /// Disconnect every guest
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// The shared tmux session [default: the only share running]
+    pub session: Option<String>,
+
+    /// Replace only the read-write token
+    #[arg(long, conflicts_with = "ro")]
+    pub rw: bool,
+
+    /// Replace only the read-only token (the web viewer's URL changes with it)
+    #[arg(long)]
+    pub ro: bool,
+
+    /// Also disconnect the guests who joined with a replaced token
+    #[arg(long)]
+    pub kick: bool,
+
+    /// Print the result as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GuestArgs {
+    /// The shared tmux session (optional) and the guest's id, as `npair status` shows it
+    #[arg(value_name = "[SESSION] GUEST_ID", num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+}
+
+/// A guest id from the command line, with a message that says what an id is.
+fn guest_id(s: &str) -> Result<u64> {
+    s.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "'{s}' is not a guest id; guest ids are numbers, as `npair status` lists them"
+        )
+    })
+}
+
+/// `[SESSION] GUEST_ID`: the last word is the id.
+fn session_and_id(args: &[String]) -> Result<(Option<String>, u64)> {
+    match args {
+        [id] => Ok((None, guest_id(id)?)),
+        [session, id] => Ok((Some(session.clone()), guest_id(id)?)),
+        _ => bail!("give a guest id (and, before it, the session if several shares run)"),
+    }
+}
+
+impl Command {
+    /// For the commands that talk to a running share: the session (if named), the request,
+    /// and whether to print JSON. `None` for the others.
+    pub fn into_request(self) -> Result<Option<(Option<String>, Request, bool)>> {
+        let guest = |a: GuestArgs, make: fn(u64) -> Request| -> Result<_> {
+            let (session, id) = session_and_id(&a.args)?;
+            Ok(Some((session, make(id), false)))
+        };
+        match self {
+            Command::Status(a) => Ok(Some((a.session, Request::Status, a.json))),
+            Command::Kick(a) => {
+                let (session, target) = match (a.all, a.all_ro, a.args.as_slice()) {
+                    (true, _, [] | [_]) | (_, true, [] | [_]) => {
+                        let target = if a.all { Target::All } else { Target::AllRo };
+                        (a.args.first().cloned(), target)
+                    }
+                    (true, _, _) | (_, true, _) => {
+                        bail!("--all and --all-ro take no guest id; give only the session, if any")
+                    }
+                    (false, false, []) => bail!(
+                        "say whom to disconnect: a guest id (see `npair status`), --all-ro or --all"
+                    ),
+                    (false, false, args) => {
+                        let (session, id) = session_and_id(args)?;
+                        (session, Target::Guest(id))
+                    }
+                };
+                Ok(Some((session, Request::Kick { target }, false)))
+            }
+            Command::Rotate(a) => Ok(Some((
+                a.session,
+                Request::Rotate {
+                    rw: a.rw,
+                    ro: a.ro,
+                    kick: a.kick,
+                },
+                a.json,
+            ))),
+            Command::Promote(a) => guest(a, |id| Request::Promote { id }),
+            Command::Demote(a) => guest(a, |id| Request::Demote { id }),
+            Command::Approve(a) => guest(a, |id| Request::Approve { id }),
+            Command::Deny(a) => guest(a, |id| Request::Deny { id }),
+            Command::Stop(a) => Ok(Some((a.session, Request::Stop, false))),
+            Command::PromptAnswer { session, id, key } => {
+                let req = if key.eq_ignore_ascii_case("y") {
+                    Request::Approve { id }
+                } else {
+                    Request::Deny { id }
+                };
+                Ok(Some((Some(session), req, false)))
+            }
+            Command::Share(_) | Command::Completions { .. } | Command::Man => Ok(None),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -72,6 +261,104 @@ pub struct ShareArgs {
     /// Do not serve the web viewer
     #[arg(long)]
     pub no_web: bool,
+
+    /// Offer no read-write login at all: every guest only watches
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Each new guest waits at a "waiting for the host" screen until the host lets it in
+    /// (`npair approve ID`, or `y` at the tmux prompt when attached) or turns it away
+    /// (`npair deny ID`, or `n`)
+    #[arg(long)]
+    pub approve: bool,
+
+    /// Guests at most at once (SSH and web, waiting or in); more are told the share is full
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_guests: Option<u32>,
+
+    /// End the share by itself after this long (e.g. 90s, 45m, 2h, 1h30m); everyone is warned
+    /// a minute before (half the time, for shares under two minutes)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expires: Option<Duration>,
+
+    /// Guests must also present one of the public keys listed in FILE (OpenSSH
+    /// authorized_keys format; a GitHub `https://github.com/USER.keys` list works): the token
+    /// alone is not enough
+    #[arg(long, value_name = "FILE")]
+    pub authorized_keys: Option<PathBuf>,
+
+    /// Record what guests see to FILE as an asciicast v2 (`asciinema play FILE` replays it)
+    #[arg(long, value_name = "FILE.cast")]
+    pub record: Option<PathBuf>,
+}
+
+/// The longest `--expires`: a share is a working session; more than a week is a typo in the unit.
+pub const MAX_EXPIRES: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parses `90s`, `45m`, `2h`, `1h30m`, `1d`: numbers each followed by a unit (s, m, h, d).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = |why: &str| {
+        format!(
+            "invalid duration '{s}': {why}; write e.g. 90s, 45m, 2h or 1h30m (units s, m, h, d)"
+        )
+    };
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(bad(&format!("'{c}' is not a unit"))),
+        };
+        if num.is_empty() {
+            return Err(bad("a unit without a number"));
+        }
+        let n: u64 = num.parse().map_err(|_| bad("a number is too large"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| bad("too long"))?;
+        num.clear();
+    }
+    if !num.is_empty() {
+        return Err(bad("a number without a unit"));
+    }
+    let d = Duration::from_secs(total);
+    if d.is_zero() {
+        return Err(bad("it must be longer than zero"));
+    }
+    if d > MAX_EXPIRES {
+        return Err(bad("longer than a week"));
+    }
+    Ok(d)
+}
+
+/// The man page: the whole command's, then a section per subcommand with its usage and
+/// options, all from the same definition as `--help`.
+pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    clap_mangen::Man::new(cmd.clone()).render(out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = sub.get_name().to_owned();
+        let sub = sub.clone().bin_name(format!("npair {name}"));
+        let man = clap_mangen::Man::new(sub);
+        let mut text = Vec::new();
+        man.render_synopsis_section(&mut text)?;
+        man.render_description_section(&mut text)?;
+        man.render_options_section(&mut text)?;
+        // Each subcommand is a section of the one page: its parts become subsections.
+        let text = String::from_utf8_lossy(&text).replace(".SH ", ".SS ");
+        writeln!(out, ".SH \"NPAIR {}\"", name.to_uppercase())?;
+        out.write_all(text.as_bytes())?;
+    }
+    Ok(())
 }
 
 impl ShareArgs {
@@ -95,6 +382,34 @@ impl ShareArgs {
                 .map(|v| v.parse())
                 .transpose()
                 .map_err(anyhow::Error::msg)?,
+            read_only: self.read_only,
+            approve: self.approve,
+            max_guests: self.max_guests.map(|n| n as usize),
+            expires: self.expires,
+            authorized_keys: self.authorized_keys,
+            record: self.record,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units_and_refuse_the_rest() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "30", "h", "0s", "2x", "8d", "99999999999999999999s"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

@@ -1,5 +1,6 @@
 //! The host key: ed25519 in OpenSSH format, created on first use and reused, so that guests'
-//! known_hosts entries stay valid from one share to the next.
+//! known_hosts entries stay valid from one share to the next. Also the guests' keys of
+//! `--authorized-keys`, read once at the start.
 
 use std::fs;
 use std::io::Write;
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use russh::keys::ssh_key::LineEnding;
-use russh::keys::{Algorithm, HashAlg, PrivateKey};
+use russh::keys::{Algorithm, HashAlg, PrivateKey, PublicKey};
 
 /// `$XDG_CONFIG_HOME/npair/host_ed25519`, falling back to `~/.config/npair/host_ed25519`.
 pub fn default_path() -> Result<PathBuf> {
@@ -98,6 +99,67 @@ fn create(path: &Path) -> Result<PrivateKey> {
         bail!("cannot write host key '{p}': {e}");
     }
     Ok(key)
+}
+
+/// The public keys a guest must present one of (`--authorized-keys`), as listed in an OpenSSH
+/// `authorized_keys` file or a GitHub-style `https://github.com/USER.keys` list.
+pub struct AuthorizedKeys {
+    keys: Vec<PublicKey>,
+}
+
+/// Key types a line may start with (after any OpenSSH options).
+fn is_key_type(word: &str) -> bool {
+    word.starts_with("ssh-") || word.starts_with("ecdsa-sha2-") || word.starts_with("sk-")
+}
+
+impl AuthorizedKeys {
+    /// Reads `path`: one key per line, blank lines and `#` comments skipped, OpenSSH options
+    /// before the key type ignored (npair grants the same view to every key).
+    pub fn load(path: &Path) -> Result<AuthorizedKeys> {
+        let p = path.display();
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("cannot read the authorized keys file '{p}'"))?;
+        let mut keys = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let Some(at) = words.iter().position(|w| is_key_type(w)) else {
+                bail!(
+                    "line {} of '{p}' has no key type (ssh-ed25519, ssh-rsa, ecdsa-sha2-...): {:?}; \
+                     each line must be a public key as in ~/.ssh/authorized_keys",
+                    n + 1,
+                    line.chars().take(40).collect::<String>()
+                );
+            };
+            let (Some(kind), Some(data)) = (words.get(at), words.get(at + 1)) else {
+                bail!("line {} of '{p}' has a key type but no key", n + 1);
+            };
+            let key = PublicKey::from_openssh(&format!("{kind} {data}")).map_err(|e| {
+                anyhow::anyhow!("line {} of '{p}' is not a valid public key: {e}", n + 1)
+            })?;
+            keys.push(key);
+        }
+        if keys.is_empty() {
+            bail!("'{p}' lists no public keys, so no guest could join; add keys (one per line, as in ~/.ssh/authorized_keys)");
+        }
+        Ok(AuthorizedKeys { keys })
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether `key` is listed (comments are not compared).
+    pub fn allows(&self, key: &PublicKey) -> bool {
+        self.keys.iter().any(|k| k.key_data() == key.key_data())
+    }
 }
 
 #[cfg(test)]

@@ -2,14 +2,18 @@
 //!
 //! `share` wires the parts: one tmux client in a [`pty`], whose output the [`hub`] models and
 //! fans out to [`ssh`] guests; the [`size`] policy decides the pty's size; [`host`] is the
-//! host's own terminal. See DESIGN.md beside the repository for the reasons.
+//! host's own terminal; the [`registry`] knows who is connected, and the [`control`] socket
+//! lets the host act on it while the share runs. See DESIGN.md beside the repository for the reasons.
 
 pub mod cli;
+pub mod control;
 pub mod host;
 pub mod hub;
 pub mod keys;
 pub mod limiter;
 pub mod pty;
+pub mod record;
+pub mod registry;
 pub mod share;
 pub mod shutdown;
 pub mod size;

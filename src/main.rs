@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use npair::cli::{Cli, Command};
 
 fn main() -> ExitCode {
@@ -10,6 +10,17 @@ fn main() -> ExitCode {
         Command::Share(args) => args
             .into_config()
             .and_then(|config| tokio::runtime::Runtime::new()?.block_on(npair::share::run(config))),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "npair", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => npair::cli::man_page(&mut std::io::stdout()).map_err(Into::into),
+        other => other.into_request().and_then(|r| match r {
+            Some((session, request, json)) => {
+                npair::control::run_client(session.as_deref(), request, json)
+            }
+            None => Ok(()),
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,10 @@
-//! `npair share`: checks what the user asked for, wires the pty, hub, size policy, SSH server
-//! and host terminal together, prints the logins, and owns the end of the share.
+//! `npair share`: checks what the user asked for, wires the pty, hub, size policy, guest
+//! registry, SSH server, web viewer, recording, control socket and host terminal together,
+//! prints the logins, and owns the end of the share.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,15 +13,18 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
+use crate::control::{self, Control, Request};
 use crate::host;
 use crate::hub::{Hub, Input, Source};
-use crate::keys;
+use crate::keys::{self, AuthorizedKeys};
 use crate::pty::Pty;
+use crate::record;
+use crate::registry::{Registry, Rules};
 use crate::shutdown;
 use crate::size::{Size, SizePolicy};
 use crate::ssh;
 use crate::tmux::{self, Tmux};
-use crate::tokens::Tokens;
+use crate::tokens::{Current, Tokens};
 use crate::via;
 use crate::web;
 
@@ -42,6 +45,17 @@ pub struct Config {
     pub via: Option<via::Jump>,
     /// The web viewer's address; `None` with `--no-web`.
     pub web: Option<SocketAddr>,
+    /// No read-write token at all (`--read-only`).
+    pub read_only: bool,
+    /// Each guest waits until the host lets it in (`--approve`).
+    pub approve: bool,
+    pub max_guests: Option<usize>,
+    /// The share ends by itself this long after it starts (`--expires`).
+    pub expires: Option<Duration>,
+    /// Guests must also present one of the keys listed there (`--authorized-keys`).
+    pub authorized_keys: Option<PathBuf>,
+    /// An asciicast v2 recording of what guests saw (`--record`).
+    pub record: Option<PathBuf>,
 }
 
 /// Guests' keystroke chunks waiting for the pty (the host's take no queue: its keyboard thread
@@ -75,7 +89,17 @@ enum End {
     SessionGone,
     /// The tmux client keeps exiting at once.
     ClientFailing,
+    /// `npair stop`.
+    Stopped,
+    /// `--expires` ran out.
+    Expired,
 }
+
+/// How long before an `--expires` share ends its guests and host are warned (or half the
+/// share's life, for shorter shares), long enough to finish a sentence.
+const EXPIRY_WARNING: Duration = Duration::from_secs(60);
+/// How long the expiry warning stays in tmux's status line, where host and guests see it.
+const EXPIRY_WARNING_SHOWN: Duration = Duration::from_secs(15);
 
 pub async fn run(cfg: Config) -> Result<()> {
     let tmux = Tmux::from_env();
@@ -106,6 +130,19 @@ pub async fn run(cfg: Config) -> Result<()> {
     if attached {
         host::check_terminal()?;
     }
+    if control::is_running(&name) {
+        eprintln!("npair: tmux session '{name}' is already shared; here is its status:");
+        let _ = control::run_client(Some(&name), Request::Status, cfg.json);
+        bail!(
+            "not starting a second share of tmux session '{name}'; end the running one with `npair stop {name}` first"
+        );
+    }
+    let authorized_keys = cfg
+        .authorized_keys
+        .as_deref()
+        .map(AuthorizedKeys::load)
+        .transpose()?;
+    let (control_listener, _control_socket) = control::bind(&name)?;
     let size = if attached {
         host::size().unwrap_or(cfg.size)
     } else {
@@ -142,19 +179,20 @@ pub async fn run(cfg: Config) -> Result<()> {
     // Signals end the share cleanly from before the banner on: a script may signal as soon as
     // it has read the logins.
     let mut signals = Signals::new()?;
-    let tokens = Tokens::generate();
-    let lan = Logins::lan(
-        &banner_host(cfg.listen[0].ip()),
+    let tokens = Arc::new(Tokens::generate(cfg.read_only));
+    let place = Arc::new(Place {
+        host: banner_host(cfg.listen[0].ip()),
         port,
-        &tokens,
-        match (&web_listener, cfg.web) {
+        web: match (&web_listener, cfg.web) {
             (Some(l), Some(addr)) => Some((banner_host(addr.ip()), l.local_addr()?.port())),
             _ => None,
         },
-    );
-    let through = forward
-        .as_ref()
-        .map(|(jump, _, (_, ports))| Logins::via(jump, *ports, &tokens));
+        via: forward
+            .as_ref()
+            .map(|(jump, _, (_, ports))| (jump.clone(), *ports)),
+    });
+    let current = tokens.current();
+    let (lan, through) = place.logins(&current);
     let bound = listeners
         .iter()
         .map(|l| l.local_addr())
@@ -165,10 +203,11 @@ pub async fn run(cfg: Config) -> Result<()> {
         &lan,
         through.as_ref(),
         &bound,
-        &tokens,
+        &current,
         &key.fingerprint,
     )?;
-    let rw_login = through.as_ref().unwrap_or(&lan).rw.clone();
+    let main_logins = through.as_ref().unwrap_or(&lan);
+    let first_login = main_logins.rw.clone().unwrap_or(main_logins.ro.clone());
 
     let hub = Arc::new(Hub::new(size));
     let sizes = SizePolicy::new(size);
@@ -215,22 +254,69 @@ pub async fn run(cfg: Config) -> Result<()> {
     let (trigger, shutdown) = shutdown::channel();
     let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
     let tasks = TaskTracker::new();
+    let term = if attached {
+        std::env::var("TERM")
+            .ok()
+            .filter(|t| !t.is_empty() && t != "dumb")
+    } else {
+        None
+    }
+    .unwrap_or_else(|| "xterm-256color".to_owned());
+    if let Some(path) = &cfg.record {
+        record::start(path, &term, Arc::clone(&hub), shutdown.clone(), &tasks)?;
+    }
+    let registry = Registry::new(
+        Arc::clone(&sizes),
+        Rules {
+            approve: cfg.approve,
+            max_guests: cfg.max_guests,
+        },
+        notice_tx.clone(),
+    );
+    let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
+    let started = Instant::now();
+    {
+        let place = Arc::clone(&place);
+        let control = Arc::new(Control {
+            session: name.clone(),
+            registry: Arc::clone(&registry),
+            tokens: Arc::clone(&tokens),
+            logins: Box::new(move |t: &Current| {
+                let (lan, through) = place.logins(t);
+                logins_json(&lan, through.as_ref())
+            }),
+            host_key: key.fingerprint.clone(),
+            started,
+            ends_at: cfg.expires.map(|d| started + d),
+            options: serde_json::json!({
+                "read_only": cfg.read_only,
+                "approve": cfg.approve,
+                "max_guests": cfg.max_guests,
+                "expires_secs": cfg.expires.map(|d| d.as_secs()),
+                "authorized_keys": authorized_keys.as_ref().map(AuthorizedKeys::len),
+                "record": cfg.record.as_ref().map(|p| p.display().to_string()),
+            }),
+            stop: stop_tx,
+        });
+        tokio::spawn(control::serve(control_listener, control, shutdown.clone()));
+    }
     let shared = Arc::new(ssh::Shared {
         hub: Arc::clone(&hub),
-        sizes: Arc::clone(&sizes),
-        tokens,
+        registry: Arc::clone(&registry),
+        tokens: Arc::clone(&tokens),
+        authorized_keys,
         input: input_tx,
         notices: notice_tx.clone(),
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
-        next_guest: AtomicU64::new(0),
     });
     if let Some(web_listener) = web_listener {
         let frames = web::render::start(Arc::clone(&hub), shutdown.clone());
         tokio::spawn(web::serve(
             web_listener,
             web::WebShared {
-                ro_token: shared.tokens.ro().to_owned(),
+                tokens: Arc::clone(&tokens),
+                registry: Arc::clone(&registry),
                 session: name.clone(),
                 frames,
                 shutdown: shutdown.clone(),
@@ -239,6 +325,40 @@ pub async fn run(cfg: Config) -> Result<()> {
         ));
     }
     tokio::spawn(ssh::serve(listeners, key.key, shared));
+    let (end_tx, end_rx) = mpsc::channel::<End>(1);
+    {
+        let end_tx = end_tx.clone();
+        tokio::spawn(async move {
+            if stop_rx.recv().await.is_some() {
+                let _ = end_tx.send(End::Stopped).await;
+            }
+        });
+    }
+    if let Some(life) = cfg.expires {
+        tokio::spawn(expire(
+            life,
+            end_tx.clone(),
+            notice_tx.clone(),
+            (tmux.clone(), tty.clone()),
+        ));
+    }
+    // The guest count in the host's status line, put back as it was when the share ends.
+    let _status_line = if attached {
+        let line = tmux::StatusLine::set(&tmux, &name);
+        tokio::spawn(show_count(
+            registry.watch_count(),
+            tmux.clone(),
+            name.clone(),
+        ));
+        Some(line)
+    } else {
+        None
+    };
+    if attached && cfg.approve {
+        let (tx, rx) = mpsc::channel(NOTICE_QUEUE);
+        registry.on_waiting(tx);
+        tokio::spawn(prompt_host(rx, tmux.clone(), tty.clone(), name.clone()));
+    }
     if let Some((jump, targets, current)) = forward {
         tokio::spawn(via::supervise(
             jump,
@@ -259,17 +379,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     ));
     if attached {
         tokio::spawn(follow_host_size(Arc::clone(&sizes)));
-        let _ = notice_tx.try_send(format!("sharing; read-write: {rw_login}"));
+        let _ = notice_tx.try_send(format!("sharing; {first_login}"));
     }
-
-    let term = if attached {
-        std::env::var("TERM")
-            .ok()
-            .filter(|t| !t.is_empty() && t != "dumb")
-    } else {
-        None
-    }
-    .unwrap_or_else(|| "xterm-256color".to_owned());
 
     let end = attach_until_the_end(
         &tmux,
@@ -281,6 +392,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         &last_typist,
         &notice_tx,
         &mut signals,
+        end_rx,
     )
     .await?;
     // The client's last output (its detach message, leaving the alternate screen) goes out
@@ -288,7 +400,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     pty.drain(DRAIN_TIMEOUT).await;
 
     let (reason, failure) = match &end {
-        End::Signal(_) | End::HostDetached => ("the share has ended", None),
+        End::Signal(_) | End::HostDetached | End::Stopped => ("the share has ended", None),
+        End::Expired => ("the share has expired (the host set a time limit)", None),
         End::SessionGone => (
             "the shared tmux session has ended",
             Some(format!(
@@ -312,6 +425,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     }
     let why = match end {
         End::Signal(sig) => format!("received {sig}"),
+        End::Stopped => "npair stop".to_owned(),
+        End::Expired => "it expired (--expires)".to_owned(),
         _ => "the host detached".to_owned(),
     };
     eprintln!("npair: share ended ({why}); guests were disconnected; tmux session '{name}' is still running");
@@ -330,6 +445,7 @@ async fn attach_until_the_end(
     last_typist: &Mutex<Option<Source>>,
     notices: &mpsc::Sender<String>,
     signals: &mut Signals,
+    mut ends: mpsc::Receiver<End>,
 ) -> Result<End> {
     let mut quick_exits = 0;
     loop {
@@ -343,17 +459,23 @@ async fn attach_until_the_end(
             let _ = exited_tx.send(child.wait());
         });
 
-        tokio::select! {
-            sig = signals.recv() => {
-                // Detach the way `prefix d` does, so tmux puts the host's terminal back.
-                let (t, path) = (tmux.clone(), tty.to_path_buf());
-                let _ = tokio::task::spawn_blocking(move || t.detach_client(&path)).await;
-                if tokio::time::timeout(DETACH_TIMEOUT, &mut exited_rx).await.is_err() {
-                    let _ = killer.kill();
-                }
-                return Ok(End::Signal(sig));
+        let ended = tokio::select! {
+            sig = signals.recv() => Some(End::Signal(sig)),
+            Some(end) = ends.recv() => Some(end),
+            // Our client exited: see below whether the share ends.
+            _ = &mut exited_rx => None,
+        };
+        if let Some(end) = ended {
+            // Detach the way `prefix d` does, so tmux puts the host's terminal back.
+            let (t, path) = (tmux.clone(), tty.to_path_buf());
+            let _ = tokio::task::spawn_blocking(move || t.detach_client(&path)).await;
+            if tokio::time::timeout(DETACH_TIMEOUT, &mut exited_rx)
+                .await
+                .is_err()
+            {
+                let _ = killer.kill();
             }
-            _ = &mut exited_rx => {}
+            return Ok(end);
         }
 
         let (t, n) = (tmux.clone(), name.to_owned());
@@ -476,11 +598,45 @@ fn web_url(host: &str, port: u16, ro_token: &str) -> String {
     }
 }
 
+/// Where guests reach this share, to make logins for any tokens (rotation makes new ones).
+struct Place {
+    host: String,
+    port: u16,
+    /// The web viewer's host and port.
+    web: Option<(String, u16)>,
+    via: Option<(via::Jump, via::Forwards)>,
+}
+
+impl Place {
+    /// Logins on the LAN, and through the jump box if there is one.
+    fn logins(&self, tokens: &Current) -> (Logins, Option<Logins>) {
+        let lan = Logins::lan(&self.host, self.port, tokens, self.web.clone());
+        let through = self
+            .via
+            .as_ref()
+            .map(|(jump, ports)| Logins::via(jump, *ports, tokens));
+        (lan, through)
+    }
+}
+
+/// The logins as `npair status` and `npair rotate` show them.
+fn logins_json(lan: &Logins, through: Option<&Logins>) -> serde_json::Value {
+    let main = through.unwrap_or(lan);
+    serde_json::json!({
+        "rw_command": main.rw,
+        "ro_command": main.ro,
+        "web_url": main.web_url,
+        "web_tunnel": main.web_tunnel,
+        "lan_rw_command": through.map(|_| lan.rw.clone()),
+    })
+}
+
 /// The commands and URL a guest uses, and why they take that form.
 struct Logins {
     host: String,
     port: u16,
-    rw: String,
+    /// `None` for a read-only share.
+    rw: Option<String>,
     ro: String,
     web_url: Option<String>,
     /// How guests reach npair through a jump box, and why.
@@ -491,20 +647,20 @@ struct Logins {
 
 impl Logins {
     /// Guests on the LAN or VPN, straight to npair. `web`: the viewer's host and port.
-    fn lan(host: &str, port: u16, tokens: &Tokens, web: Option<(String, u16)>) -> Logins {
+    fn lan(host: &str, port: u16, tokens: &Current, web: Option<(String, u16)>) -> Logins {
         Logins {
             host: host.to_owned(),
             port,
-            rw: ssh_command(host, port, tokens.rw()),
-            ro: ssh_command(host, port, tokens.ro()),
-            web_url: web.map(|(h, p)| web_url(&h, p, tokens.ro())),
+            rw: tokens.rw.as_deref().map(|t| ssh_command(host, port, t)),
+            ro: ssh_command(host, port, &tokens.ro),
+            web_url: web.map(|(h, p)| web_url(&h, p, &tokens.ro)),
             how: None,
             web_tunnel: None,
         }
     }
 
     /// Guests anywhere the jump box is reachable.
-    fn via(jump: &via::Jump, ports: via::Forwards, tokens: &Tokens) -> Logins {
+    fn via(jump: &via::Jump, ports: via::Forwards, tokens: &Current) -> Logins {
         if ports.reachable {
             let mut l = Logins::lan(
                 &jump.host,
@@ -521,8 +677,8 @@ impl Logins {
         Logins {
             host: "localhost".to_owned(),
             port: ports.ssh,
-            rw: j(tokens.rw()),
-            ro: j(tokens.ro()),
+            rw: tokens.rw.as_deref().map(j),
+            ro: j(&tokens.ro),
             web_url: None,
             how: Some(format!(
                 "through {jump}: its sshd keeps forwarded ports on its own loopback (GatewayPorts is off), \
@@ -533,7 +689,7 @@ impl Logins {
                 format!(
                     "ssh -N -L 8022:localhost:{w}{p} {}, then open http://localhost:8022/{}",
                     jump.destination,
-                    tokens.ro()
+                    tokens.ro
                 )
             }),
         }
@@ -546,7 +702,7 @@ fn print_banner(
     lan: &Logins,
     through: Option<&Logins>,
     bound: &[SocketAddr],
-    tokens: &Tokens,
+    tokens: &Current,
     fingerprint: &str,
 ) -> Result<()> {
     let main = through.unwrap_or(lan);
@@ -556,8 +712,8 @@ fn print_banner(
             "session": name,
             "ssh_host": main.host,
             "ssh_port": main.port,
-            "rw_token": tokens.rw(),
-            "ro_token": tokens.ro(),
+            "rw_token": tokens.rw,
+            "ro_token": tokens.ro,
             "rw_command": main.rw,
             "ro_command": main.ro,
             "web_url": main.web_url,
@@ -567,7 +723,7 @@ fn print_banner(
         if let (Some(t), Some(jump)) = (through, &cfg.via) {
             line["via"] = serde_json::json!({
                 "jump": jump.to_string(),
-                "direct": t.web_tunnel.is_none() && !t.rw.contains(" -J "),
+                "direct": t.web_tunnel.is_none() && !t.ro.contains(" -J "),
                 "web_tunnel": t.web_tunnel,
                 "lan_rw_command": lan.rw,
                 "lan_ro_command": lan.ro,
@@ -577,7 +733,10 @@ fn print_banner(
         writeln!(out, "{line}")?;
     } else {
         writeln!(out, "npair: sharing tmux session \"{name}\"")?;
-        writeln!(out, "  read-write  {}", main.rw)?;
+        match &main.rw {
+            Some(rw) => writeln!(out, "  read-write  {rw}")?,
+            None => writeln!(out, "  read-write  none (--read-only)")?,
+        }
         writeln!(out, "  read-only   {}", main.ro)?;
         if let Some(url) = &main.web_url {
             writeln!(out, "  web (read-only)  {url}")?;
@@ -591,7 +750,11 @@ fn print_banner(
         )?;
         if let Some(how) = &main.how {
             writeln!(out, "  ({how})")?;
-            writeln!(out, "  on this network:  {}", lan.rw)?;
+            writeln!(
+                out,
+                "  on this network:  {}",
+                lan.rw.as_ref().unwrap_or(&lan.ro)
+            )?;
         }
     }
     out.flush()?;
@@ -635,5 +798,54 @@ async fn follow_host_size(sizes: Arc<SizePolicy>) {
         if let Some(size) = host::size() {
             sizes.set_base(size);
         }
+    }
+}
+
+/// Ends the share when `--expires` runs out, warning everyone first: in tmux's status line,
+/// which the host and every guest see, and on stderr.
+async fn expire(
+    life: Duration,
+    end: mpsc::Sender<End>,
+    notices: mpsc::Sender<String>,
+    (tmux, tty): (Tmux, PathBuf),
+) {
+    let warn_before = EXPIRY_WARNING.min(life / 2);
+    tokio::time::sleep(life - warn_before).await;
+    let msg = format!(
+        "npair: this share ends in {} (the host set a time limit)",
+        control::duration(warn_before.as_secs().max(1))
+    );
+    let _ = notices.try_send(msg.trim_start_matches("npair: ").to_owned());
+    let shown = EXPIRY_WARNING_SHOWN.min(warn_before);
+    let _ = tokio::task::spawn_blocking(move || tmux.display_message_for(&tty, &msg, shown)).await;
+    tokio::time::sleep(warn_before).await;
+    let _ = end.send(End::Expired).await;
+}
+
+/// Keeps the guest count in the host's status line.
+async fn show_count(mut count: tokio::sync::watch::Receiver<usize>, tmux: Tmux, name: String) {
+    loop {
+        let n = *count.borrow_and_update();
+        let (t, s) = (tmux.clone(), name.clone());
+        let _ = tokio::task::spawn_blocking(move || t.set_guest_count(&s, n)).await;
+        if count.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Asks the attached host, in a tmux prompt on our client, about each guest that waits.
+async fn prompt_host(
+    mut waiting: mpsc::Receiver<(u64, String)>,
+    tmux: Tmux,
+    tty: PathBuf,
+    name: String,
+) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    while let Some((id, about)) = waiting.recv().await {
+        let (t, p, e, n) = (tmux.clone(), tty.clone(), exe.clone(), name.clone());
+        let _ = tokio::task::spawn_blocking(move || t.ask_approval(&p, &e, &n, id, &about)).await;
     }
 }

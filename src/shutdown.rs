@@ -1,5 +1,6 @@
 //! The one shutdown signal of a share (after mini-redis `shutdown.rs`): `share` fires it once
 //! with the reason guests are told, and every task holds a listener and selects on it.
+//! The same pair, one per guest, carries a kick (`npair kick`): a guest's task listens to both.
 
 use std::sync::Arc;
 
@@ -14,14 +15,25 @@ pub struct Trigger {
 #[derive(Clone)]
 pub struct Shutdown {
     rx: watch::Receiver<Option<Arc<str>>>,
+    /// A second signal that also stops this listener (a guest's kick), if any. Unlike the
+    /// share's signal, its trigger going away means nothing: only firing it counts.
+    kick: Option<watch::Receiver<Option<Arc<str>>>>,
 }
 
 pub fn channel() -> (Trigger, Shutdown) {
     let (tx, rx) = watch::channel(None);
-    (Trigger { tx }, Shutdown { rx })
+    (Trigger { tx }, Shutdown { rx, kick: None })
 }
 
 impl Trigger {
+    /// A new listener of this trigger.
+    pub fn subscribe(&self) -> Shutdown {
+        Shutdown {
+            rx: self.tx.subscribe(),
+            kick: None,
+        }
+    }
+
     /// Starts the shutdown. The first reason given is the one everyone hears.
     pub fn fire(&self, reason: &str) {
         self.tx.send_if_modified(|cur| {
@@ -35,17 +47,54 @@ impl Trigger {
 }
 
 impl Shutdown {
-    /// The reason, once the shutdown has started.
+    /// The reason, once the shutdown (or the kick) has started.
     pub fn reason(&self) -> Option<Arc<str>> {
-        self.rx.borrow().clone()
+        let kicked = self.kick.as_ref().and_then(|k| k.borrow().clone());
+        self.rx.borrow().clone().or(kicked)
     }
 
-    /// Resolves when the shutdown starts (at once if it has), with its reason.
-    pub async fn wait(&mut self) -> Arc<str> {
-        match self.rx.wait_for(Option::is_some).await {
-            Ok(r) => r.clone().unwrap_or_else(|| "the share has ended".into()),
-            // The trigger is gone: the share is over, whatever the reason.
-            Err(_) => "the share has ended".into(),
+    /// This listener, also stopped when `kick` fires.
+    pub fn or_kick(&self, kick: &Shutdown) -> Shutdown {
+        Shutdown {
+            rx: self.rx.clone(),
+            kick: Some(kick.rx.clone()),
         }
+    }
+
+    /// Resolves when the shutdown (or the kick) starts (at once if it has), with its reason.
+    pub async fn wait(&mut self) -> Arc<str> {
+        let share = async {
+            match self.rx.wait_for(Option::is_some).await {
+                Ok(r) => r.clone().unwrap_or_else(|| "the share has ended".into()),
+                // The trigger is gone: the share is over, whatever the reason.
+                Err(_) => "the share has ended".into(),
+            }
+        };
+        match &mut self.kick {
+            None => share.await,
+            Some(kick) => tokio::select! {
+                r = share => r,
+                r = fired(kick) => r,
+            },
+        }
+    }
+
+    /// Resolves only when the trigger fires; a dropped trigger never resolves it.
+    pub async fn fired(&mut self) -> Arc<str> {
+        fired(&mut self.rx).await
+    }
+}
+
+async fn fired(rx: &mut watch::Receiver<Option<Arc<str>>>) -> Arc<str> {
+    // Take the reason out before waiting again: the borrow of the channel must not be held
+    // across an await.
+    let reason = rx
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|r| r.clone());
+    match reason {
+        Some(r) => r,
+        None => std::future::pending().await,
     }
 }

@@ -1,5 +1,6 @@
 //! The SSH server. It is not a login server: it admits a guest by token (the SSH username,
-//! with the `none` method) and grants one thing, a view of the shared screen, plus the
+//! with the `none` method, or with `publickey` when `--authorized-keys` asks for a listed key
+//! too) and grants one thing, a view of the shared screen, plus the
 //! keyboard for read-write guests. Exec, subsystems, forwarding of any kind, agent and X11
 //! requests are refused; environment requests are ignored.
 //!
@@ -7,13 +8,14 @@
 //! per connection streams the hub's output to it, so a stalled guest blocks only itself.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use russh::keys::PrivateKey;
-use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, Session};
+use russh::server::{
+    Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
@@ -22,10 +24,12 @@ use tokio::time::timeout;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::{Event, Hub, Input, Source};
+use crate::keys::AuthorizedKeys;
 use crate::limiter::FailureLimiter;
-use crate::shutdown::Shutdown;
-use crate::size::{Size, SizePolicy, Vote};
-use crate::tokens::{Role, Tokens};
+use crate::registry::{Arrival, Kind, Registration, Registry};
+use crate::shutdown::{self, Shutdown, Trigger};
+use crate::size::Size;
+use crate::tokens::{Login, Tokens};
 
 /// Time a connection has to authenticate before we close it: OpenSSH's LoginGraceTime is 120 s,
 /// but our guests never type a password, so a live client needs well under a second.
@@ -48,8 +52,11 @@ const LEAVE_TERMINAL: &str = "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?
 /// What every connection shares. Built by `share`.
 pub struct Shared {
     pub hub: Arc<Hub>,
-    pub sizes: Arc<SizePolicy>,
-    pub tokens: Tokens,
+    /// Who is connected; guests register there when their shell starts.
+    pub registry: Arc<Registry>,
+    pub tokens: Arc<Tokens>,
+    /// With `--authorized-keys`: the token alone is not enough, a listed key is needed too.
+    pub authorized_keys: Option<AuthorizedKeys>,
     /// Keystrokes of read-write guests, to the pty writer.
     pub input: mpsc::Sender<Input>,
     /// Join and leave notices for the host; dropped when the host is not keeping up.
@@ -58,17 +65,21 @@ pub struct Shared {
     /// Every connection and guest task runs on this tracker, so that `share` can wait until
     /// every guest has been told goodbye (or given up on) before the process exits.
     pub tasks: TaskTracker,
-    /// Numbers guests in the order they join, for notices.
-    pub next_guest: AtomicU64,
 }
 
-fn config(key: PrivateKey) -> russh::server::Config {
+fn config(key: PrivateKey, publickey: bool) -> russh::server::Config {
+    let methods = if publickey {
+        MethodSet::from(&[MethodKind::None, MethodKind::PublicKey][..])
+    } else {
+        MethodSet::from(&[MethodKind::None][..])
+    };
     russh::server::Config {
         server_id: russh::SshId::Standard(
             format!("SSH-2.0-npair_{}", env!("CARGO_PKG_VERSION")).into(),
         ),
-        // The token is the username: `none` is the only method, so guests get no prompt.
-        methods: MethodSet::from(&[MethodKind::None][..]),
+        // The token is the username: `none` is the only method (plus `publickey` with
+        // --authorized-keys), so guests get no prompt.
+        methods,
         auth_rejection_time: AUTH_DELAY,
         auth_rejection_time_initial: Some(AUTH_DELAY),
         keys: vec![key],
@@ -83,7 +94,7 @@ fn config(key: PrivateKey) -> russh::server::Config {
 
 /// Accepts guests on every listener until the shutdown.
 pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Shared>) {
-    let config = Arc::new(config(key));
+    let config = Arc::new(config(key, shared.authorized_keys.is_some()));
     let limiter = Arc::new(FailureLimiter::default());
     let unauthenticated = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
     for listener in listeners {
@@ -151,13 +162,16 @@ async fn connection(
 
     let (authed_tx, authed_rx) = oneshot::channel();
     let mut shutdown = shared.shutdown.clone();
+    let (kick, mut kicked) = shutdown::channel();
     let conn = Conn {
         shared,
         limiter,
         peer,
         unauthenticated: Some(permit),
         authed: Some(authed_tx),
-        role: None,
+        login: None,
+        client: String::new(),
+        kick: Some(kick),
         channel: None,
         term_size: None,
         guest: None,
@@ -178,12 +192,16 @@ async fn connection(
             if !matches!(r, Ok(Ok(()))) { return cut(); }
         }
     }
-    // Authenticated: the guest task says goodbye at the shutdown, and the guest's client closes
-    // the connection once it has read it. One that does not is cut after the farewell timeout.
+    // Authenticated: the guest task says goodbye at the shutdown or a kick, and the guest's
+    // client closes the connection once it has read it. One that does not is cut after the
+    // farewell timeout.
     tokio::select! {
         _ = &mut session => {}
         _ = async {
-            shutdown.wait().await;
+            tokio::select! {
+                _ = shutdown.wait() => {}
+                _ = kicked.fired() => {}
+            }
             tokio::time::sleep(FAREWELL_TIMEOUT).await;
         } => cut(),
     }
@@ -256,8 +274,13 @@ struct Conn {
     unauthenticated: Option<OwnedSemaphorePermit>,
     /// Tells the connection's watchdog that authentication succeeded.
     authed: Option<oneshot::Sender<()>>,
-    /// What the token granted; `None` until authenticated.
-    role: Option<Role>,
+    /// The token presented and what it granted; `None` until authenticated (with
+    /// --authorized-keys, until a listed key is presented too).
+    login: Option<Login>,
+    /// The guest's SSH version line.
+    client: String,
+    /// Kicks this guest; handed to the registry when the guest registers.
+    kick: Option<Trigger>,
     /// The one session channel this connection may open.
     channel: Option<ChannelId>,
     /// The guest's terminal size from its pty request, as reported (not clamped).
@@ -266,12 +289,12 @@ struct Conn {
     guest: Option<Guest>,
 }
 
-/// A guest whose shell has started. Dropping it ends the guest's task and withdraws its vote.
+/// A guest whose shell has started. Dropping it ends the guest's task; the registration (and
+/// with it the size vote) goes when the task has gone too.
 struct Guest {
-    id: u64,
+    reg: Arc<Registration>,
     /// The guest's terminal size, watched by its task.
     size: watch::Sender<Option<Size>>,
-    vote: Option<Vote>,
     task: JoinHandle<()>,
 }
 
@@ -306,42 +329,67 @@ impl Conn {
         let _ = self.shared.notices.try_send(msg);
     }
 
-    fn start_guest(&mut self, ch: ChannelId, role: Role, session: &mut Session) {
-        let id = self.shared.next_guest.fetch_add(1, Ordering::Relaxed) + 1;
+    fn start_guest(&mut self, ch: ChannelId, login: Login, session: &mut Session) {
+        let Some(kick) = self.kick.take() else {
+            return;
+        };
         let term = self.term_size;
-        let vote = match (role, term) {
-            (Role::ReadWrite, Some(t)) => Some(
-                self.shared
-                    .sizes
-                    .vote(Size::clamped(t.cols.into(), t.rows.into())),
-            ),
-            _ => None,
+        let arrival = Arrival {
+            kind: Kind::Ssh,
+            login,
+            addr: self.peer,
+            client: self.client.clone(),
+            term,
+            kick,
         };
+        let (reg, waiting) = match self.shared.registry.register(arrival) {
+            Ok(r) => r,
+            Err(refusal) => {
+                self.notice(format!("refused a guest from {}: {refusal}", self.peer));
+                let msg = format!("npair: {refusal}\r\n");
+                let _ = session.data(ch, Bytes::from(msg));
+                let _ = session.exit_status_request(ch, 1);
+                let _ = session.eof(ch);
+                let _ = session.close(ch);
+                return;
+            }
+        };
+        let reg = Arc::new(reg);
         let (size_tx, size_rx) = watch::channel(term);
-        let presence = Presence {
-            id,
-            role,
-            notices: self.shared.notices.clone(),
-        };
-        self.notice(format!(
-            "guest {id} ({}) joined from {}",
-            role.short(),
-            self.peer
-        ));
         let out = Out {
             handle: session.handle(),
             ch,
+            reg: Arc::clone(&reg),
         };
         let task =
             self.shared
                 .tasks
-                .spawn(run_guest(out, Arc::clone(&self.shared), size_rx, presence));
+                .spawn(run_guest(out, Arc::clone(&self.shared), size_rx, waiting));
         self.guest = Some(Guest {
-            id,
+            reg,
             size: size_tx,
-            vote,
             task,
         });
+    }
+
+    /// The login a username grants, counting a wrong token against the address.
+    fn check_token(&self, user: &str) -> Option<Login> {
+        let ip = self.peer.ip();
+        if !self.limiter.allowed(ip) {
+            return None;
+        }
+        let login = self.shared.tokens.check(user);
+        if login.is_none() {
+            self.limiter.failed(ip);
+        }
+        login
+    }
+
+    /// With --authorized-keys: the right token and a listed key.
+    fn check_key(&self, user: &str, key: &russh::keys::PublicKey) -> Option<Login> {
+        let keys = self.shared.authorized_keys.as_ref()?;
+        let login = self.check_token(user)?;
+        keys.allows(key).then_some(login)
     }
 }
 
@@ -349,23 +397,46 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
-        let ip = self.peer.ip();
-        if !self.limiter.allowed(ip) {
-            return Ok(reject_all());
-        }
-        match self.shared.tokens.check(user) {
-            Some(role) => {
-                self.role = Some(role);
+        match self.check_token(user) {
+            // With --authorized-keys the token alone is not enough: the client goes on to
+            // `publickey` (the only method named), where the token is checked again with the key.
+            Some(_) if self.shared.authorized_keys.is_some() => Ok(reject_all()),
+            Some(login) => {
+                self.login = Some(login);
                 Ok(Auth::Accept)
             }
-            None => {
-                self.limiter.failed(ip);
-                Ok(reject_all())
-            }
+            None => Ok(reject_all()),
         }
     }
 
-    async fn auth_succeeded(&mut self, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        // Answers "would this key do?" before the client signs with it.
+        Ok(match self.check_key(user, offer.public_key) {
+            Some(_) => Auth::Accept,
+            None => reject_all(),
+        })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        match self.check_key(user, key.public_key) {
+            Some(login) => {
+                self.login = Some(login);
+                Ok(Auth::Accept)
+            }
+            None => Ok(reject_all()),
+        }
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        self.client = String::from_utf8_lossy(session.remote_sshid()).into_owned();
         self.unauthenticated = None;
         if let Some(tx) = self.authed.take() {
             let _ = tx.send(());
@@ -380,7 +451,7 @@ impl russh::server::Handler for Conn {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         // One shared view per connection; a second session channel (multiplexing) is refused.
-        if self.channel.is_some() || self.role.is_none() {
+        if self.channel.is_some() || self.login.is_none() {
             reply
                 .reject(ChannelOpenFailure::AdministrativelyProhibited)
                 .await;
@@ -418,10 +489,10 @@ impl russh::server::Handler for Conn {
         ch: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        match (self.ours(ch), self.role, self.guest.is_some()) {
-            (true, Some(role), false) => {
+        match (self.ours(ch), self.login, self.guest.is_some()) {
+            (true, Some(login), false) => {
                 session.channel_success(ch)?;
-                self.start_guest(ch, role, session);
+                self.start_guest(ch, login, session);
                 Ok(())
             }
             _ => session.channel_failure(ch),
@@ -501,9 +572,7 @@ impl russh::server::Handler for Conn {
         let size = reported(cols, rows);
         self.term_size = Some(size);
         if let Some(g) = &self.guest {
-            if let Some(v) = &g.vote {
-                v.set(Size::clamped(cols, rows));
-            }
+            g.reg.set_term(size);
             g.size.send_replace(Some(size));
         }
         Ok(())
@@ -515,15 +584,16 @@ impl russh::server::Handler for Conn {
         data: &[u8],
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let (Some(g), Some(Role::ReadWrite)) = (&self.guest, self.role) else {
-            // Read-only guests watch: their keystrokes go nowhere.
+        let Some(g) = &self.guest else {
             return Ok(());
         };
-        if !self.ours(ch) {
+        // Read-only guests (and guests still waiting for the host) watch: their keystrokes go
+        // nowhere. The role is asked each time, as the host may change it.
+        if !self.ours(ch) || !g.reg.can_type() {
             return Ok(());
         }
         let input = Input {
-            from: Source::Guest(g.id),
+            from: Source::Guest(g.reg.id()),
             bytes: Bytes::copy_from_slice(data),
         };
         // Waits when the pty is not keeping up: this guest's connection is paused (TCP
@@ -544,31 +614,23 @@ impl russh::server::Handler for Conn {
     }
 }
 
-/// Announces a guest's departure to the host, whichever way the guest goes.
-struct Presence {
-    id: u64,
-    role: Role,
-    notices: mpsc::Sender<String>,
-}
-
-impl Drop for Presence {
-    fn drop(&mut self) {
-        let _ = self
-            .notices
-            .try_send(format!("guest {} ({}) left", self.id, self.role.short()));
-    }
-}
-
 /// The guest's channel, from its task.
 struct Out {
     handle: Handle,
     ch: ChannelId,
+    /// The guest's registration: counts what is sent, and says when the host kicks it.
+    reg: Arc<Registration>,
 }
 
 impl Out {
     /// Sends bytes; false when the guest is gone. Waits while the guest's window is full.
     async fn send(&self, bytes: Bytes) -> bool {
-        self.handle.data(self.ch, bytes).await.is_ok()
+        let n = bytes.len();
+        let ok = self.handle.data(self.ch, bytes).await.is_ok();
+        if ok {
+            self.reg.sent(n);
+        }
+        ok
     }
 
     /// Tells the guest why it is being disconnected, leaves its terminal tidy and closes the
@@ -601,14 +663,32 @@ fn too_small(term: Size, session: Size) -> Bytes {
     ))
 }
 
-/// Streams the shared screen to one guest until it leaves or the share ends.
+/// What a guest sees while the host decides whether to let it in (`--approve`).
+fn waiting_screen(id: u64) -> Bytes {
+    Bytes::from(format!(
+        "\x1bc\x1b[?25l\r\nnpair: waiting for the host to let you in (you are guest {id}).\r\n\r\n\
+         The session will appear here when the host accepts you.\r\n"
+    ))
+}
+
+/// Streams the shared screen to one guest until it leaves, is kicked, or the share ends.
+/// A guest that must wait for the host sees only the waiting screen until it is let in.
 async fn run_guest(
     out: Out,
     shared: Arc<Shared>,
     mut size: watch::Receiver<Option<Size>>,
-    _presence: Presence,
+    waiting: Option<oneshot::Receiver<()>>,
 ) {
-    let mut shutdown = shared.shutdown.clone();
+    let mut shutdown = shared.shutdown.or_kick(out.reg.kicked());
+    if let Some(admitted) = waiting {
+        if !out.send(waiting_screen(out.reg.id())).await {
+            return;
+        }
+        tokio::select! {
+            r = admitted => if r.is_err() { return },
+            reason = shutdown.wait() => { out.farewell(&reason).await; return; }
+        }
+    }
     loop {
         let mut sub = shared.hub.subscribe();
         let term = *size.borrow_and_update();

@@ -9,6 +9,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use portable_pty::CommandBuilder;
@@ -151,12 +152,18 @@ impl Tmux {
 
     /// Shows `msg` in the status line of the client on `tty` (ours), for the host to see.
     pub fn display_message(&self, tty: &Path, msg: &str) {
+        self.display_message_for(tty, msg, NOTICE_SHOWN);
+    }
+
+    /// Shows `msg` in our client's status line for `shown`.
+    pub fn display_message_for(&self, tty: &Path, msg: &str, shown: Duration) {
         let tty = tty.to_string_lossy();
         // '#' starts a tmux format; double it so addresses and names show as they are.
         let msg = msg.replace('#', "##");
+        let ms = shown.as_millis().to_string();
         // Long enough to read an address (tmux's default display-time is 750 ms). `-d` needs
         // tmux 3.2; older ones refuse it, and get the plain message.
-        let shown = self.output(&["display-message", "-d", NOTICE_MS, "-c", &tty, &msg]);
+        let shown = self.output(&["display-message", "-d", &ms, "-c", &tty, &msg]);
         if !shown.is_ok_and(|o| o.status.success()) {
             let _ = self.output(&["display-message", "-c", &tty, &msg]);
         }
@@ -170,12 +177,117 @@ impl Tmux {
     }
 }
 
-/// How long a notice stays in the host's status line, in milliseconds.
-const NOTICE_MS: &str = "4000";
+/// How long a notice stays in the host's status line.
+const NOTICE_SHOWN: Duration = Duration::from_secs(4);
+
+/// The user option that holds the guest count, shown by the status line npair sets.
+const COUNT_OPTION: &str = "@npair_guests";
+
+impl Tmux {
+    /// Shows the guest count in `session`'s status line (`@npair_guests`, which the
+    /// [`StatusLine`] prefix shows).
+    pub fn set_guest_count(&self, session: &str, n: usize) {
+        let text = match n {
+            0 => "npair: no guests".to_owned(),
+            1 => "npair: 1 guest".to_owned(),
+            n => format!("npair: {n} guests"),
+        };
+        let _ = self.output(&[
+            "set-option",
+            "-t",
+            &option_target(session),
+            COUNT_OPTION,
+            &text,
+        ]);
+    }
+
+    /// Asks the host, in a one-key prompt on our client, whether guest `id` may join; the
+    /// answer runs `npair prompt-answer`, which approves on `y` and denies on anything else.
+    pub fn ask_approval(&self, tty: &Path, exe: &Path, session: &str, id: u64, about: &str) {
+        let tty = tty.to_string_lossy();
+        let prompt = format!("npair: let {} in? (y/n) ", about.replace('#', "##"));
+        // Single quotes for the shell run-shell starts; %%% is the key, quotes escaped by tmux.
+        let template = format!(
+            // Quiet: run-shell would show any output in the pane, over the session.
+            "run-shell -b \"{} prompt-answer {} {id} '%%%' >/dev/null 2>&1\"",
+            shell_quote(&exe.to_string_lossy()),
+            shell_quote(session),
+        );
+        let _ = self.output(&["command-prompt", "-k", "-t", &tty, "-p", &prompt, &template]);
+    }
+}
+
+/// A word for `sh`, in single quotes; run-shell's double quotes around it are tmux's.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''").replace('"', "\\\""))
+}
+
+/// The host's status line while sharing: the guest count before what `status-right` showed.
+/// Dropping it puts `status-right` back as it was and removes the count.
+pub struct StatusLine {
+    tmux: Tmux,
+    session: String,
+    /// The session's own `status-right` before npair changed it (`None`: it had none and
+    /// used the global one).
+    before: Option<String>,
+}
+
+impl StatusLine {
+    pub fn set(tmux: &Tmux, session: &str) -> StatusLine {
+        let target = option_target(session);
+        let read = |args: &[&str]| {
+            tmux.output(args)
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .trim_end_matches('\n')
+                        .to_owned()
+                })
+        };
+        let own = read(&["show-options", "-q", "-v", "-t", &target, "status-right"])
+            .filter(|v| !v.is_empty());
+        let base = own
+            .clone()
+            .or_else(|| read(&["show-options", "-g", "-v", "status-right"]))
+            .unwrap_or_default();
+        let shown =
+            format!("#{{?{COUNT_OPTION},#[reverse] #{{{COUNT_OPTION}}} #[noreverse] ,}}{base}");
+        let _ = tmux.output(&["set-option", "-t", &target, "status-right", &shown]);
+        StatusLine {
+            tmux: tmux.clone(),
+            session: session.to_owned(),
+            before: own,
+        }
+    }
+}
+
+impl Drop for StatusLine {
+    fn drop(&mut self) {
+        let target = option_target(&self.session);
+        let _ = match &self.before {
+            Some(v) => self
+                .tmux
+                .output(&["set-option", "-t", &target, "status-right", v]),
+            None => self
+                .tmux
+                .output(&["set-option", "-u", "-t", &target, "status-right"]),
+        };
+        let _ = self
+            .tmux
+            .output(&["set-option", "-u", "-t", &target, COUNT_OPTION]);
+    }
+}
 
 /// A target that matches only the session with exactly this name.
 fn exact(name: &str) -> String {
     format!("={name}")
+}
+
+/// The target of a session's options: `set-option -t` takes a pane, so the exact session
+/// name needs its trailing colon (`=NAME` alone is "no such session" there).
+fn option_target(name: &str) -> String {
+    format!("={name}:")
 }
 
 /// The session name for a directory: its last component, with the characters tmux does not

@@ -3,6 +3,8 @@
 
 mod util;
 
+#[path = "cases/control.rs"]
+mod control;
 #[path = "cases/errors.rs"]
 mod errors;
 #[path = "cases/guests.rs"]

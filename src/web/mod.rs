@@ -15,13 +15,14 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use crate::limiter::FailureLimiter;
-use crate::shutdown::Shutdown;
+use crate::registry::{Arrival, Kind, Registration, Registry};
+use crate::shutdown::{self, Shutdown};
+use crate::tokens::{Login, Tokens};
 use render::Frame;
 
 const PAGE: &str = include_str!("page/index.html");
@@ -43,7 +44,10 @@ const WS_WRITE_BUFFER: usize = 16 * 1024;
 
 /// What the web server needs from the share.
 pub struct WebShared {
-    pub ro_token: String,
+    /// Checked on every request, so a rotated read-only token takes effect at once.
+    pub tokens: Arc<Tokens>,
+    /// Viewers register there, as SSH guests do.
+    pub registry: Arc<Registry>,
     pub session: String,
     pub frames: watch::Receiver<Arc<Frame>>,
     pub shutdown: Shutdown,
@@ -53,16 +57,15 @@ pub struct WebShared {
 
 struct Web {
     shared: WebShared,
-    /// The page with the token's path filled in (its assets are under that path).
+    /// The page with the session filled in; the token's path (`{{BASE}}`) is filled in per
+    /// request, as the token may be rotated.
     page: String,
     limiter: FailureLimiter,
 }
 
 /// Serves the viewer on `listener` until the shutdown.
 pub async fn serve(listener: TcpListener, shared: WebShared) {
-    let page = PAGE
-        .replace("{{BASE}}", &format!("/{}", shared.ro_token))
-        .replace("{{SESSION}}", &html_escape(&shared.session));
+    let page = PAGE.replace("{{SESSION}}", &html_escape(&shared.session));
     let mut shutdown = shared.shutdown.clone();
     let web = Arc::new(Web {
         shared,
@@ -131,23 +134,29 @@ async fn route(
     let rest = path.strip_prefix('/').unwrap_or(path);
     let (token, sub) = rest.split_once('/').unwrap_or((rest, ""));
     // Constant time, so a near-miss answers exactly like a far miss.
-    let right: bool = token
-        .as_bytes()
-        .ct_eq(web.shared.ro_token.as_bytes())
-        .into();
+    let login = web.shared.tokens.check_ro(token);
     if !web.limiter.allowed(peer.ip()) {
         return not_found();
     }
-    if !right {
+    let Some(login) = login else {
         web.limiter.failed(peer.ip());
         return not_found();
-    }
+    };
     match sub {
-        "" => asset("text/html; charset=utf-8", web.page.clone()),
+        "" => asset(
+            "text/html; charset=utf-8",
+            web.page.replace("{{BASE}}", &format!("/{token}")),
+        ),
         "app.js" => asset("text/javascript; charset=utf-8", SCRIPT),
         "app.css" => asset("text/css; charset=utf-8", STYLE),
         "ws" => {
             let (mut parts, _) = req.into_parts();
+            let client = parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("a browser")
+                .to_owned();
             match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
                 Ok(upgrade) => {
                     // The page sends nothing: small receive buffers and messages, and a write
@@ -161,7 +170,7 @@ async fn route(
                     let tasks = web.shared.tasks.clone();
                     secure(upgrade.on_upgrade(move |ws| async move {
                         // Tracked, so that the share waits for this viewer's goodbye.
-                        let _ = tasks.spawn(view(ws, web)).await;
+                        let _ = tasks.spawn(view(ws, web, login, peer, client)).await;
                     }))
                 }
                 Err(e) => secure(e.into_response()),
@@ -171,13 +180,39 @@ async fn route(
     }
 }
 
-/// Streams frames to one viewer until it leaves or the share ends.
-async fn view(mut ws: WebSocket, web: Arc<Web>) {
+/// Streams frames to one viewer until it leaves, is kicked, or the share ends. A viewer that
+/// must wait for the host (`--approve`) gets no frame until it is let in.
+async fn view(mut ws: WebSocket, web: Arc<Web>, login: Login, peer: SocketAddr, client: String) {
+    let (kick, _) = shutdown::channel();
+    let arrival = Arrival {
+        kind: Kind::Web,
+        login,
+        addr: peer,
+        client,
+        term: None,
+        kick,
+    };
+    let (reg, waiting) = match web.shared.registry.register(arrival) {
+        Ok(r) => r,
+        Err(refusal) => return goodbye(ws, &refusal.to_string()).await,
+    };
     let mut frames = web.shared.frames.clone();
-    let mut shutdown = web.shared.shutdown.clone();
+    let mut shutdown = web.shared.shutdown.or_kick(reg.kicked());
     let hello = serde_json::json!({ "type": "hello", "session": web.shared.session }).to_string();
-    if ws.send(Message::Text(hello.into())).await.is_err() {
+    if !send(&mut ws, &reg, hello).await {
         return;
+    }
+    if let Some(admitted) = waiting {
+        let msg = serde_json::json!({ "type": "waiting", "id": reg.id() }).to_string();
+        if !send(&mut ws, &reg, msg).await {
+            return;
+        }
+        tokio::select! {
+            r = admitted => if r.is_err() { return },
+            reason = shutdown.wait() => return goodbye(ws, &reason).await,
+            // A viewer that closes its page while waiting leaves.
+            _ = ws.recv() => return,
+        }
     }
     let mut last: Option<u64> = None;
     loop {
@@ -187,7 +222,7 @@ async fn view(mut ws: WebSocket, web: Arc<Web>) {
         // While this waits on a slow viewer, newer frames replace older ones in the watch
         // channel: the viewer skips to the latest, and nothing queues up for it.
         let sent = tokio::select! {
-            r = ws.send(Message::Text(msg.to_string().into())) => r.is_ok(),
+            r = send(&mut ws, &reg, msg.to_string()) => r,
             reason = shutdown.wait() => return goodbye(ws, &reason).await,
         };
         if !sent {
@@ -213,6 +248,16 @@ async fn view(mut ws: WebSocket, web: Arc<Web>) {
             }
         }
     }
+}
+
+/// Sends a message, counting its bytes for `npair status`; false when the viewer is gone.
+async fn send(ws: &mut WebSocket, reg: &Registration, msg: String) -> bool {
+    let n = msg.len();
+    let ok = ws.send(Message::Text(msg.into())).await.is_ok();
+    if ok {
+        reg.sent(n);
+    }
+    ok
 }
 
 async fn goodbye(mut ws: WebSocket, reason: &str) {

@@ -81,10 +81,36 @@ impl Tmux {
         self.dir.path()
     }
 
+    /// The test's own `$XDG_RUNTIME_DIR`, where npair puts its control sockets.
+    pub fn runtime_dir(&self) -> std::path::PathBuf {
+        self.path().join("run")
+    }
+
+    /// Runs `npair ARGS...` (a subcommand such as `status`) against this test's shares.
+    pub fn npair(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(npair_bin());
+        self.env(&mut cmd);
+        cmd.args(args);
+        run_npair(cmd)
+    }
+
+    /// Runs `npair ARGS...`, asserts that it succeeded, and returns its stdout.
+    pub fn npair_ok(&self, args: &[&str]) -> String {
+        let out = self.npair(args);
+        assert!(
+            out.status.success(),
+            "npair {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The environment every process of this test gets: the private server, no nesting.
     pub fn env(&self, cmd: &mut Command) {
         cmd.env("TMUX_TMPDIR", self.path())
             .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
             .env("TERM", "xterm-256color")
             .env("LANG", "C.UTF-8")
             .env_remove("TMUX")
@@ -430,9 +456,24 @@ impl Term {
         Term::spawn(cmd, cols, rows)
     }
 
+    /// A guest with more `ssh` options (a key, say).
+    pub fn guest_with(port: u16, token: &str, cols: u16, rows: u16, options: &[&str]) -> Term {
+        let mut cmd = CommandBuilder::new("ssh");
+        cmd.args(ssh_options(port));
+        cmd.args(options);
+        cmd.arg("-tt");
+        cmd.arg(format!("{token}@127.0.0.1"));
+        Term::spawn(cmd, cols, rows)
+    }
+
     /// The host: `npair share SESSION --json --listen 127.0.0.1:0 --no-web` attached to this
     /// terminal, against the test's tmux server.
     pub fn host(tmux: &Tmux, session: &str, cols: u16, rows: u16) -> Term {
+        Term::host_with(tmux, session, cols, rows, &[])
+    }
+
+    /// The host, with more `npair share` options.
+    pub fn host_with(tmux: &Tmux, session: &str, cols: u16, rows: u16, extra: &[&str]) -> Term {
         let mut cmd = CommandBuilder::new(npair_bin());
         cmd.args([
             "share",
@@ -441,11 +482,13 @@ impl Term {
             "--listen",
             "127.0.0.1:0",
             "--no-web",
-            "--host-key",
         ]);
+        cmd.args(extra);
+        cmd.arg("--host-key");
         cmd.arg(tmux.path().join("host_ed25519"));
         cmd.env("TMUX_TMPDIR", tmux.path());
         cmd.env("XDG_CONFIG_HOME", tmux.path().join("config"));
+        cmd.env("XDG_RUNTIME_DIR", tmux.runtime_dir());
         cmd.env("LANG", "C.UTF-8");
         cmd.env_remove("TMUX");
         cmd.env_remove("TMUX_PANE");

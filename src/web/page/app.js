@@ -2,6 +2,7 @@
 //   {type:"hello", session}
 //   {type:"frame", seq, full, cols, rows, cursor:{r,c,v}, alt, lines:[[row, runs], ...]}
 //     where a run is {t: text, fg, bg: index 0-255 or "#rrggbb", b,d,i,u,v (inverse), w (wide)}
+//   {type:"waiting", id}   (the host has not let this viewer in yet: --approve)
 //   {type:"ended", reason}
 // The server renders; this page only paints rows and the cursor.
 'use strict';
@@ -131,6 +132,7 @@ function connect() {
     const m = JSON.parse(e.data);
     if (m.type === 'frame') apply(m);
     else if (m.type === 'hello') $('session').textContent = m.session;
+    else if (m.type === 'waiting') setState('waiting', 'waiting for the host to let you in (guest ' + m.id + ')…');
     else if (m.type === 'ended') end(m.reason);
   };
   ws.onclose = () => {
