@@ -579,125 +579,357 @@ fn main() {
     }
 
     // ---------- the table ----------
-    let ratio = |v: f64, base: f64| {
-        if base > 0.0 {
-            format!("{:.2}x", v / base)
-        } else {
-            "-".into()
-        }
+    let mut t = Table::default();
+    let med = |v: &[f64]| median(v.to_vec());
+    let of = |f: &dyn Fn(Kind) -> f64| -> [f64; 3] {
+        [f(Kind::Npair), f(Kind::OpenSsh), f(Kind::Direct)]
     };
-    println!("npair vs openssh (sshd + tmux attach) vs direct (tmux attach), 127.0.0.1, {repeats} repeat(s), medians; ratio = npair / openssh");
-    println!(
-        "{:<44} {:>12} {:>12} {:>12} {:>8}",
-        "figure", "npair", "openssh", "direct", "ratio"
+    let join_ms = of(&|k| med(&join[&k]));
+    t.row(
+        "join (ms)",
+        join_ms,
+        1,
+        "from starting `ssh` (or `tmux attach`) until the guest's screen shows the session",
     );
-    let row = |name: &str, f: &dyn Fn(Kind) -> f64, unit: &str| {
-        let v: Vec<f64> = KINDS.iter().map(|&k| f(k)).collect();
-        println!(
-            "{:<44} {:>12} {:>12} {:>12} {:>8}",
-            name,
-            format!("{:.1}{unit}", v[0]),
-            format!("{:.1}{unit}", v[1]),
-            format!("{:.1}{unit}", v[2]),
-            ratio(v[0], v[1])
-        );
-    };
-    row("join (ms)", &|k| median(join[&k].clone()), "");
-    row("echo p50 (µs)", &|k| pct(echo[&k].clone(), 0.5), "");
-    row("echo p99 (µs)", &|k| pct(echo[&k].clone(), 0.99), "");
+    let echo50 = of(&|k| pct(echo[&k].clone(), 0.5));
+    let echo99 = of(&|k| pct(echo[&k].clone(), 0.99));
+    t.row(
+        "echo p50 (µs)",
+        echo50,
+        0,
+        "a read-write guest types one character; time until its echo reaches the guest's terminal",
+    );
+    t.row("echo p99 (µs)", echo99, 0, "the same, 99th percentile");
     let ks: &[usize] = if latency_only() { &[] } else { ks };
+    let mut fan50 = None;
     for &k in ks {
-        row(
-            &format!("fan-out {lines} lines, {k} ro guests (s)"),
-            &|s| median(fan[&(s, k)].iter().map(|f| f.seconds).collect()),
-            "",
+        let secs = of(&|s| med(&fan[&(s, k)].iter().map(|f| f.seconds).collect::<Vec<_>>()));
+        t.row(
+            &format!("fan-out, {k} ro guests (s)"),
+            secs,
+            2,
+            &format!("time until every guest has seen the end of `seq 1 {lines}`"),
         );
         if k > 0 {
-            row(
-                &format!("  bytes per guest, {k} guests (KiB)"),
-                &|s| {
-                    median(
-                        fan[&(s, k)]
-                            .iter()
-                            .map(|f| f.bytes_per_guest / 1024.0)
-                            .collect(),
-                    )
-                },
-                "",
-            );
+            t.row(&format!("  bytes per guest, {k} guests (KiB)"), of(&|s| med(&fan[&(s, k)].iter().map(|f| f.bytes_per_guest / 1024.0).collect::<Vec<_>>())), 0,
+                "what each guest received: npair skips output a guest could not take in time (it repaints the screen instead)");
         }
-        row(
-            &format!("  serving CPU, {k} guests (s)"),
-            &|s| median(fan[&(s, k)].iter().map(|f| f.cpu_seconds).collect()),
-            "",
-        );
+        let cpu = of(&|s| {
+            med(&fan[&(s, k)]
+                .iter()
+                .map(|f| f.cpu_seconds)
+                .collect::<Vec<_>>())
+        });
+        t.row(&format!("  serving CPU, {k} guests (s)"), cpu, 2, "user + system CPU of the serving side during the fan-out (npair and its tmux client; sshd and all its children; the tmux clients)");
+        if k == 50 {
+            fan50 = Some((secs, cpu));
+        }
     }
     for &k in ks {
-        row(
+        t.row(
             &format!("serving RSS idle, {k} guests (MiB)"),
-            &|s| median(mem[&(s, k)].iter().map(|m| m.0 as f64 / 1024.0).collect()),
-            "",
+            of(&|s| {
+                med(&mem[&(s, k)]
+                    .iter()
+                    .map(|m| m.0 as f64 / 1024.0)
+                    .collect::<Vec<_>>())
+            }),
+            1,
+            "resident memory of the serving side with K guests connected and idle",
         );
-        row(
+        t.row(
             &format!("serving PSS idle, {k} guests (MiB)"),
-            &|s| median(mem[&(s, k)].iter().map(|m| m.1 as f64 / 1024.0).collect()),
-            "",
+            of(&|s| {
+                med(&mem[&(s, k)]
+                    .iter()
+                    .map(|m| m.1 as f64 / 1024.0)
+                    .collect::<Vec<_>>())
+            }),
+            1,
+            "the same, proportional set size (shared pages divided among their users)",
         );
     }
+    let mut per_guest = Vec::new();
     for &k in ks.iter().filter(|&&k| k > 0) {
         let per = |s: Kind, i: usize| {
-            median(
-                mem[&(s, k)]
-                    .iter()
-                    .zip(&mem[&(s, 0)])
-                    .map(|(m, z)| (pick(m, i) - pick(z, i)) as f64 / k as f64)
-                    .collect(),
-            )
+            med(&mem[&(s, k)]
+                .iter()
+                .zip(&mem[&(s, 0)])
+                .map(|(m, z)| (pick(m, i) as f64 - pick(z, i) as f64) / k as f64)
+                .collect::<Vec<_>>())
         };
-        row(
+        t.row(
             &format!("RSS per extra guest, 0→{k} (KiB)"),
-            &|s| per(s, 0),
-            "",
+            of(&|s| per(s, 0)),
+            0,
+            "(RSS with K guests − RSS with none) / K",
         );
-        row(
+        let pss = of(&|s| per(s, 1));
+        t.row(
             &format!("PSS per extra guest, 0→{k} (KiB)"),
-            &|s| per(s, 1),
-            "",
+            pss,
+            0,
+            "(PSS with K guests − PSS with none) / K",
         );
+        per_guest.push((k, pss));
     }
+    let mut stall_figs = None;
     if !latency_only() {
-        row(
+        let no = of(&|k| {
+            med(&stall[&(k, false)]
+                .iter()
+                .map(|f| f.seconds)
+                .collect::<Vec<_>>())
+        });
+        let yes = of(&|k| {
+            med(&stall[&(k, true)]
+                .iter()
+                .map(|f| f.seconds)
+                .collect::<Vec<_>>())
+        });
+        let growth = of(&|k| {
+            med(&stall[&(k, true)]
+                .iter()
+                .map(|f| f.rss_growth_kib as f64 / 1024.0)
+                .collect::<Vec<_>>())
+        });
+        t.row(
             "10 guests, others' time, no stall (s)",
-            &|k| median(stall[&(k, false)].iter().map(|f| f.seconds).collect()),
-            "",
+            no,
+            2,
+            "fan-out to 10 read-only guests",
         );
-        row(
+        t.row(
             "10 guests, others' time, 1 stalled 10 s (s)",
-            &|k| median(stall[&(k, true)].iter().map(|f| f.seconds).collect()),
-            "",
+            yes,
+            2,
+            "the same while one of them is stopped (SIGSTOP) for 10 s: the other nine's time",
         );
-        row(
+        t.row(
             "  serving RSS growth with the stall (MiB)",
-            &|k| {
-                median(
-                    stall[&(k, true)]
-                        .iter()
-                        .map(|f| f.rss_growth_kib as f64 / 1024.0)
-                        .collect(),
-                )
-            },
-            "",
+            growth,
+            1,
+            "peak serving-side RSS during the stalled run, minus before it",
         );
+        stall_figs = Some((no[0], yes[0], growth[0]));
     }
     let (hn, hd) = (host[&true].clone(), host[&false].clone());
-    println!(
-        "{:<44} {:>12} {:>12} {:>12} {:>8}",
-        "host's own echo p50 / p99 (µs)",
-        format!("{:.0}/{:.0}", pct(hn.clone(), 0.5), pct(hn.clone(), 0.99)),
-        "",
-        format!("{:.0}/{:.0}", pct(hd.clone(), 0.5), pct(hd.clone(), 0.99)),
-        ""
+    let host50 = [pct(hn.clone(), 0.5), f64::NAN, pct(hd.clone(), 0.5)];
+    t.row("host's own echo p50 (µs)", host50, 0, "the host types in npair's attached terminal (npair) or a plain `tmux attach` (direct), both in a pty");
+    t.row(
+        "host's own echo p99 (µs)",
+        [pct(hn.clone(), 0.99), f64::NAN, pct(hd.clone(), 0.99)],
+        0,
+        "the same, 99th percentile",
     );
+
+    // ---------- the goals (issue 5) ----------
+    let mut goals = Vec::new();
+    let mut goal = |what: String, met: bool| {
+        goals.push(format!("- {} {what}", if met { "met:" } else { "MISSED:" }))
+    };
+    goal(
+        format!(
+            "echo p50 no worse than openssh ({:.0} vs {:.0} µs)",
+            echo50[0], echo50[1]
+        ),
+        echo50[0] <= echo50[1],
+    );
+    goal(
+        format!(
+            "echo p99 no worse than openssh ({:.0} vs {:.0} µs)",
+            echo99[0], echo99[1]
+        ),
+        echo99[0] <= echo99[1],
+    );
+    goal(
+        format!(
+            "echo p50 within 150 µs of direct (+{:.0} µs)",
+            echo50[0] - echo50[2]
+        ),
+        echo50[0] - echo50[2] <= 150.0,
+    );
+    goal(
+        format!(
+            "host's echo p50 within 50 µs of direct (+{:.0} µs)",
+            host50[0] - host50[2]
+        ),
+        host50[0] - host50[2] <= 50.0,
+    );
+    goal(
+        format!(
+            "join at most half of openssh's ({:.2}x)",
+            join_ms[0] / join_ms[1]
+        ),
+        join_ms[0] <= join_ms[1] / 2.0,
+    );
+    if let Some((secs, cpu)) = fan50 {
+        goal(
+            format!(
+                "fan-out to 50 guests at most half of openssh's time ({:.2}x)",
+                secs[0] / secs[1]
+            ),
+            secs[0] <= secs[1] / 2.0,
+        );
+        goal(
+            format!(
+                "serving CPU at 50 guests below openssh's ({:.2} vs {:.2} s)",
+                cpu[0], cpu[1]
+            ),
+            cpu[0] < cpu[1],
+        );
+    }
+    if let Some(&(k, pss)) = per_guest.last() {
+        goal(
+            format!(
+                "PSS per extra guest at most a tenth of openssh's (0→{k}: {:.0} vs {:.0} KiB)",
+                pss[0], pss[1]
+            ),
+            pss[0] * 10.0 <= pss[1],
+        );
+        if let Some(&(k50, p50)) = per_guest.iter().find(|(k, _)| *k == 50) {
+            goal(
+                format!(
+                    "cost per guest flat from {k50} to {k} guests ({:.0} → {:.0} KiB PSS)",
+                    p50[0], pss[0]
+                ),
+                pss[0] <= p50[0] * 1.25 + 16.0,
+            );
+        }
+    }
+    if !ks.is_empty() {
+        let idle = med(&mem[&(Kind::Npair, 0)]
+            .iter()
+            .map(|m| m.0 as f64 / 1024.0)
+            .collect::<Vec<_>>());
+        goal(
+            format!("idle npair under 15 MB RSS ({idle:.1} MiB, with its tmux client)"),
+            idle * 1.048576 < 15.0,
+        );
+    }
+    if let Some((no, yes, growth)) = stall_figs {
+        goal(
+            format!(
+                "a stalled guest slows the others by less than 10% ({:+.1}%)",
+                (yes / no - 1.0) * 100.0
+            ),
+            yes < no * 1.1,
+        );
+        goal(
+            format!("a stalled guest grows npair's memory by less than 10 MB ({growth:.1} MiB)"),
+            growth * 1.048576 < 10.0,
+        );
+    }
+
+    let title = format!(
+        "npair vs openssh (sshd + one `tmux attach` per guest) vs direct (`tmux attach`, no network), all on 127.0.0.1; {repeats} repeat(s), medians; ratio = npair / openssh"
+    );
+    println!("{title}");
+    print!("{}", t.text());
+    println!("goals:\n{}", goals.join("\n"));
+    if std::env::var_os("NPAIR_BENCH_README").is_some() {
+        let block = format!(
+            "Measured {} on {}, with `NPAIR_BENCH_README=1 cargo bench --bench share` (which wrote this section).\n{title}.\n\n{}\nGoals:\n\n{}\n",
+            today(),
+            machine(),
+            t.markdown(),
+            goals.join("\n")
+        );
+        write_readme_block(&block);
+    }
+}
+
+/// Rows of figures for the three systems.
+#[derive(Default)]
+struct Table {
+    rows: Vec<(String, [f64; 3], usize, String)>,
+}
+
+impl Table {
+    fn row(&mut self, name: &str, v: [f64; 3], decimals: usize, meaning: &str) {
+        self.rows
+            .push((name.to_owned(), v, decimals, meaning.to_owned()));
+    }
+
+    fn cells(v: [f64; 3], d: usize) -> [String; 4] {
+        let f = |x: f64| {
+            if x.is_nan() {
+                "".to_owned()
+            } else {
+                format!("{x:.d$}")
+            }
+        };
+        let ratio = if v[1] > 0.0 && !v[1].is_nan() {
+            format!("{:.2}x", v[0] / v[1])
+        } else {
+            "".to_owned()
+        };
+        [f(v[0]), f(v[1]), f(v[2]), ratio]
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!(
+            "{:<46} {:>10} {:>10} {:>10} {:>7}\n",
+            "figure", "npair", "openssh", "direct", "ratio"
+        );
+        for (name, v, d, _) in &self.rows {
+            let [a, b, c, r] = Self::cells(*v, *d);
+            out += &format!("{name:<46} {a:>10} {b:>10} {c:>10} {r:>7}\n");
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = "| figure | npair | openssh | direct | npair / openssh | what it means |\n| --- | ---: | ---: | ---: | ---: | --- |\n".to_owned();
+        for (name, v, d, meaning) in &self.rows {
+            let [a, b, c, r] = Self::cells(*v, *d);
+            out += &format!("| {} | {a} | {b} | {c} | {r} | {meaning} |\n", name.trim());
+        }
+        out
+    }
+}
+
+fn today() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// "N cores (CPU model), M GiB".
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpu
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("unknown CPU")
+        .trim()
+        .to_owned();
+    let cores = cpu.lines().filter(|l| l.starts_with("processor")).count();
+    let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib: f64 = mem
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    format!("{cores} cores ({model}), {:.0} GiB", kib / 1024.0 / 1024.0)
+}
+
+const README_START: &str = "<!-- bench:share:start -->";
+const README_END: &str = "<!-- bench:share:end -->";
+
+/// Replaces the README's block between the markers with `block`.
+fn write_readme_block(block: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("read README.md");
+    let (Some(a), Some(b)) = (readme.find(README_START), readme.find(README_END)) else {
+        panic!("README.md has no {README_START} … {README_END} block");
+    };
+    let new = format!("{}{README_START}\n{block}{}", &readme[..a], &readme[b..]);
+    std::fs::write(&path, new).expect("write README.md");
+    eprintln!("wrote the table into README.md");
 }
 
 fn pick(m: &(u64, u64), i: usize) -> u64 {
