@@ -115,23 +115,13 @@ struct Sshd {
     port: u16,
 }
 
-fn keygen(path: &Path) {
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", ""])
-        .arg("-f")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 impl Sshd {
     fn start(tmux: &Tmux) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        keygen(&d.join("host"));
-        keygen(&d.join("rw"));
-        keygen(&d.join("ro"));
+        util::jump::keygen(&d.join("host"));
+        util::jump::keygen(&d.join("rw"));
+        util::jump::keygen(&d.join("ro"));
         let socket = socket_path(tmux);
         let line = |key: &str, ro: &str| {
             let pubkey = std::fs::read_to_string(d.join(format!("{key}.pub"))).unwrap();
@@ -293,17 +283,7 @@ fn wait_prompt(t: &Term) {
 fn join_ms(sys: &System) -> f64 {
     let t0 = Instant::now();
     let g = sys.guest(false);
-    let start = Instant::now();
-    loop {
-        if g.text().contains('$') {
-            return t0.elapsed().as_secs_f64() * 1000.0;
-        }
-        assert!(
-            start.elapsed() < util::DEADLINE,
-            "a guest never saw the session"
-        );
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    g.time_until_text("$", t0).as_secs_f64() * 1000.0
 }
 
 /// Keystroke echo latencies (µs): `term` types single characters with idle gaps; the time until

@@ -65,17 +65,7 @@ fn main() {
             cmd.args(printed.split_whitespace().skip(1));
             let t0 = Instant::now();
             let guest = Term::spawn(cmd, 80, 24);
-            // Polled finely: the harness's own waits poll every 50 ms, too coarse to time a join.
-            loop {
-                if guest.text().contains('$') {
-                    break t0.elapsed().as_secs_f64() * 1000.0;
-                }
-                assert!(
-                    t0.elapsed() < util::DEADLINE,
-                    "a guest never saw the prompt"
-                );
-                std::thread::sleep(std::time::Duration::from_micros(200));
-            }
+            guest.time_until_text("$", t0).as_secs_f64() * 1000.0
         };
         let (mut direct, mut via) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {

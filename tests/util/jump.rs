@@ -78,7 +78,7 @@ pub struct JumpBox {
 pub const JUMP_HOST: &str = "127.0.0.2";
 pub const JUMP_PORT: u16 = 2200;
 
-fn keygen(path: &Path) {
+pub fn keygen(path: &Path) {
     let ok = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", ""])
         .arg("-f")

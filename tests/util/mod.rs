@@ -588,6 +588,22 @@ impl Term {
         })
     }
 
+    /// Waits for `needle` on the screen, polling every 200 µs (for benchmarks: `wait_for`'s
+    /// 50 ms poll is too coarse to time a join), and returns the time since `since`.
+    pub fn time_until_text(&self, needle: &str, since: Instant) -> Duration {
+        loop {
+            if self.text().contains(needle) {
+                return since.elapsed();
+            }
+            assert!(
+                since.elapsed() < DEADLINE,
+                "timed out waiting for {needle:?}; last saw:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
     pub fn wait_text(&self, needle: &str) -> String {
         self.wait_for(needle, |t| t.contains(needle))
     }
