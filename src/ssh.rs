@@ -37,6 +37,12 @@ pub const MAX_UNAUTHENTICATED: usize = 64;
 pub const AUTH_DELAY: Duration = Duration::from_millis(500);
 /// How long a guest being disconnected gets to take its last message; a stalled one is cut.
 pub const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
+/// A read-write guest's keystroke chunks on their way to the pty, at most. Guests share one
+/// queue to the pty writer, so without a cap of their own a guest flooding input (a huge paste, a
+/// hostile client) would fill it and every other typist would wait behind the whole queue
+/// (4 MiB measured, in `a_flooding_guest_cannot_starve_another_guests_or_the_hosts_keystrokes`).
+/// With a few slots each, the queue serves typists in turn; four keep one guest's paste flowing.
+pub const GUEST_INPUT_SLOTS: usize = 4;
 /// Keep-alive probes: a guest that answers none of three in a row (90 s) is dropped; one
 /// suspended for a minute survives and is repainted when it wakes.
 const KEEPALIVE: Duration = Duration::from_secs(30);
@@ -273,6 +279,21 @@ struct Guest {
     size: watch::Sender<Option<Size>>,
     vote: Option<Vote>,
     task: JoinHandle<()>,
+    /// This guest's places in the input queue ([`GUEST_INPUT_SLOTS`]).
+    input_slots: Arc<Semaphore>,
+}
+
+/// A guest's keystroke chunk that keeps one of its input slots until the pty writer has
+/// written it and let it go.
+struct Slotted {
+    bytes: Vec<u8>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Slotted {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 impl Drop for Guest {
@@ -341,6 +362,7 @@ impl Conn {
             size: size_tx,
             vote,
             task,
+            input_slots: Arc::new(Semaphore::new(GUEST_INPUT_SLOTS)),
         });
     }
 }
@@ -522,12 +544,19 @@ impl russh::server::Handler for Conn {
         if !self.ours(ch) {
             return Ok(());
         }
+        // Waits while this guest has all its chunks queued, or when the pty is not keeping up:
+        // this guest's connection is paused (TCP back-pressure), and nothing is buffered
+        // without bound.
+        let Ok(slot) = Arc::clone(&g.input_slots).acquire_owned().await else {
+            return Ok(());
+        };
         let input = Input {
             from: Source::Guest(g.id),
-            bytes: Bytes::copy_from_slice(data),
+            bytes: Bytes::from_owner(Slotted {
+                bytes: data.to_vec(),
+                _slot: slot,
+            }),
         };
-        // Waits when the pty is not keeping up: this guest's connection is paused (TCP
-        // back-pressure), and nothing is buffered without bound.
         let _ = self.shared.input.send(input).await;
         Ok(())
     }

@@ -11,6 +11,8 @@ mod guests;
 mod host;
 #[path = "cases/hostile.rs"]
 mod hostile;
+#[path = "cases/integrity.rs"]
+mod integrity;
 #[path = "cases/lifecycle.rs"]
 mod lifecycle;
 #[path = "cases/network.rs"]
