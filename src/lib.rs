@@ -4,6 +4,7 @@
 //! fans out to [`ssh`] guests; the [`size`] policy decides the pty's size; [`host`] is the
 //! host's own terminal. See DESIGN.md beside the repository for the reasons.
 
+pub mod admission;
 pub mod cli;
 pub mod host;
 pub mod hub;

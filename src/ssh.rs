@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::{Admission, Evicted, Ticket};
 use crate::hub::{Event, Hub, Input, Source};
 use crate::limiter::FailureLimiter;
 use crate::shutdown::Shutdown;
@@ -30,9 +31,13 @@ use crate::tokens::{Role, Tokens};
 /// Time a connection has to authenticate before we close it: OpenSSH's LoginGraceTime is 120 s,
 /// but our guests never type a password, so a live client needs well under a second.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connections that have not authenticated yet, at most: a flood of half-open connections
-/// is refused at accept instead of crowding out real guests (OpenSSH's MaxStartups is 10:30:100).
+/// Connections that have not authenticated yet, at most (OpenSSH's MaxStartups is 10:30:100).
+/// Past it a newcomer pushes out the oldest waiting connection ([`crate::admission`]): a real
+/// guest authenticates within milliseconds, so a flood of idle connections cannot lock it out.
 pub const MAX_UNAUTHENTICATED: usize = 64;
+/// The same, per source address: one address's flood then only pushes out its own connections.
+/// Sixteen lets a room of people behind one NAT join in the same instant.
+pub const MAX_UNAUTHENTICATED_PER_ADDR: usize = 16;
 /// The pause before a wrong token is refused (russh sleeps this long per rejection).
 pub const AUTH_DELAY: Duration = Duration::from_millis(500);
 /// How long a guest being disconnected gets to take its last message; a stalled one is cut.
@@ -91,7 +96,7 @@ fn config(key: PrivateKey) -> russh::server::Config {
 pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Shared>) {
     let config = Arc::new(config(key));
     let limiter = Arc::new(FailureLimiter::default());
-    let unauthenticated = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
+    let unauthenticated = Admission::new(MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_ADDR);
     for listener in listeners {
         tokio::spawn(accept(
             listener,
@@ -108,7 +113,7 @@ async fn accept(
     config: Arc<russh::server::Config>,
     shared: Arc<Shared>,
     limiter: Arc<FailureLimiter>,
-    unauthenticated: Arc<Semaphore>,
+    unauthenticated: Arc<Admission>,
 ) {
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -120,17 +125,15 @@ async fn accept(
             },
             _ = shutdown.wait() => return,
         };
-        let Ok(permit) = Arc::clone(&unauthenticated).try_acquire_owned() else {
-            drop(tcp);
-            continue;
-        };
+        let (ticket, evicted) = unauthenticated.admit(peer.ip());
         shared.tasks.spawn(connection(
             tcp,
             peer,
             Arc::clone(&config),
             Arc::clone(&shared),
             Arc::clone(&limiter),
-            permit,
+            ticket,
+            evicted,
         ));
     }
 }
@@ -141,7 +144,8 @@ async fn connection(
     config: Arc<russh::server::Config>,
     shared: Arc<Shared>,
     limiter: Arc<FailureLimiter>,
-    permit: OwnedSemaphorePermit,
+    ticket: Ticket,
+    mut evicted: Evicted,
 ) {
     let _ = tcp.set_nodelay(true);
     // A second handle on the socket lets us cut a connection that never authenticates,
@@ -161,25 +165,25 @@ async fn connection(
         shared,
         limiter,
         peer,
-        unauthenticated: Some(permit),
+        unauthenticated: Some(ticket),
         authed: Some(authed_tx),
         role: None,
         channel: None,
         term_size: None,
         guest: None,
     };
-    let mut session = match timeout(
-        AUTH_TIMEOUT,
-        russh::server::run_stream(config, QuickAck(tcp), conn),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        _ => return cut(),
+    let mut session = tokio::select! {
+        r = timeout(AUTH_TIMEOUT, russh::server::run_stream(config, QuickAck(tcp), conn)) => match r {
+            Ok(Ok(s)) => s,
+            _ => return cut(),
+        },
+        Ok(()) = &mut evicted => return cut(),
     };
     tokio::select! {
         _ = &mut session => return,
         _ = shutdown.wait() => return cut(),
+        // Pushed out by newer connections while still unauthenticated.
+        Ok(()) = &mut evicted => return cut(),
         r = timeout(AUTH_TIMEOUT, authed_rx) => {
             if !matches!(r, Ok(Ok(()))) { return cut(); }
         }
@@ -259,7 +263,7 @@ struct Conn {
     limiter: Arc<FailureLimiter>,
     peer: SocketAddr,
     /// A place among the unauthenticated connections, given back on authentication.
-    unauthenticated: Option<OwnedSemaphorePermit>,
+    unauthenticated: Option<Ticket>,
     /// Tells the connection's watchdog that authentication succeeded.
     authed: Option<oneshot::Sender<()>>,
     /// What the token granted; `None` until authenticated.

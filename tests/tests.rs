@@ -3,6 +3,9 @@
 
 mod util;
 
+#[path = "cases/auth.rs"]
+mod auth;
+
 #[path = "cases/errors.rs"]
 mod errors;
 #[path = "cases/guests.rs"]

@@ -222,6 +222,32 @@ pub fn usage(pid: i32) -> Usage {
     }
 }
 
+/// npair's idle level: measured after one guest has come and gone (every thread npair starts
+/// lazily is running by then) and the numbers have held still for a second.
+pub fn idle_usage(np: &super::Npair) -> Usage {
+    {
+        let guest = super::Term::guest(np.port(), &np.ro(), 80, 24);
+        guest.wait_text("$");
+    }
+    let mut last = usage(np.pid());
+    let mut still = 0;
+    wait_until("npair to settle", || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = usage(np.pid());
+        still = if (now.fds, now.threads) == (last.fds, last.threads) {
+            still + 1
+        } else {
+            0
+        };
+        last = now;
+        if still >= 5 {
+            Ok(now)
+        } else {
+            Err(format!("{now:?}"))
+        }
+    })
+}
+
 /// Waits until npair's fds and threads are back to `idle` (tasks and sockets of guests that
 /// left are released asynchronously).
 pub fn wait_back_to(pid: i32, idle: Usage) -> Usage {
