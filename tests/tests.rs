@@ -18,6 +18,8 @@ mod hostile;
 mod integrity;
 #[path = "cases/lifecycle.rs"]
 mod lifecycle;
+#[path = "cases/load.rs"]
+mod load;
 #[path = "cases/network.rs"]
 mod network;
 #[path = "cases/refusals.rs"]
