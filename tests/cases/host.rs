@@ -90,7 +90,15 @@ fn a_signal_in_attached_mode_restores_the_hosts_terminal() {
     });
     assert!(
         !host.screen.lock().unwrap().screen().alternate_screen(),
-        "left in tmux's alternate screen"
+        "left in tmux's alternate screen; the terminal's last bytes: {:?}",
+        host.raw_text()
+            .chars()
+            .rev()
+            .take(300)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>()
     );
     assert!(tmux.has_session("fun"));
 }
