@@ -8,6 +8,8 @@ mod auth;
 
 #[path = "cases/errors.rs"]
 mod errors;
+#[path = "cases/faults.rs"]
+mod faults;
 #[path = "cases/guests.rs"]
 mod guests;
 #[path = "cases/host.rs"]
