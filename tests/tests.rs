@@ -16,6 +16,8 @@ mod guests;
 mod host;
 #[path = "cases/hostile.rs"]
 mod hostile;
+#[path = "cases/hostile_web.rs"]
+mod hostile_web;
 #[path = "cases/integrity.rs"]
 mod integrity;
 #[path = "cases/lifecycle.rs"]
