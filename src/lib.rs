@@ -5,6 +5,7 @@
 //! host's own terminal; the [`registry`] knows who is connected, and the [`control`] socket
 //! lets the host act on it while the share runs. See DESIGN.md beside the repository for the reasons.
 
+pub mod admission;
 pub mod cli;
 pub mod control;
 pub mod host;

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::{Admission, Evicted, Ticket};
 use crate::hub::{Event, Hub, Input, Source};
 use crate::keys::AuthorizedKeys;
 use crate::limiter::FailureLimiter;
@@ -34,13 +35,23 @@ use crate::tokens::{Login, Tokens};
 /// Time a connection has to authenticate before we close it: OpenSSH's LoginGraceTime is 120 s,
 /// but our guests never type a password, so a live client needs well under a second.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connections that have not authenticated yet, at most: a flood of half-open connections
-/// is refused at accept instead of crowding out real guests (OpenSSH's MaxStartups is 10:30:100).
+/// Connections that have not authenticated yet, at most (OpenSSH's MaxStartups is 10:30:100).
+/// Past it a newcomer pushes out the oldest waiting connection ([`crate::admission`]): a real
+/// guest authenticates within milliseconds, so a flood of idle connections cannot lock it out.
 pub const MAX_UNAUTHENTICATED: usize = 64;
+/// The same, per source address: one address's flood then only pushes out its own connections.
+/// Sixteen lets a room of people behind one NAT join in the same instant.
+pub const MAX_UNAUTHENTICATED_PER_ADDR: usize = 16;
 /// The pause before a wrong token is refused (russh sleeps this long per rejection).
 pub const AUTH_DELAY: Duration = Duration::from_millis(500);
 /// How long a guest being disconnected gets to take its last message; a stalled one is cut.
 pub const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
+/// A read-write guest's keystroke chunks on their way to the pty, at most. Guests share one
+/// queue to the pty writer, so without a cap of their own a guest flooding input (a huge paste, a
+/// hostile client) would fill it and every other typist would wait behind the whole queue
+/// (4 MiB measured, in `a_flooding_guest_cannot_starve_another_guests_or_the_hosts_keystrokes`).
+/// With a few slots each, the queue serves typists in turn; four keep one guest's paste flowing.
+pub const GUEST_INPUT_SLOTS: usize = 4;
 /// Keep-alive probes: a guest that answers none of three in a row (90 s) is dropped; one
 /// suspended for a minute survives and is repainted when it wakes.
 const KEEPALIVE: Duration = Duration::from_secs(30);
@@ -96,7 +107,7 @@ fn config(key: PrivateKey, publickey: bool) -> russh::server::Config {
 pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Shared>) {
     let config = Arc::new(config(key, shared.authorized_keys.is_some()));
     let limiter = Arc::new(FailureLimiter::default());
-    let unauthenticated = Arc::new(Semaphore::new(MAX_UNAUTHENTICATED));
+    let unauthenticated = Admission::new(MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_ADDR);
     for listener in listeners {
         tokio::spawn(accept(
             listener,
@@ -113,7 +124,7 @@ async fn accept(
     config: Arc<russh::server::Config>,
     shared: Arc<Shared>,
     limiter: Arc<FailureLimiter>,
-    unauthenticated: Arc<Semaphore>,
+    unauthenticated: Arc<Admission>,
 ) {
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -125,17 +136,15 @@ async fn accept(
             },
             _ = shutdown.wait() => return,
         };
-        let Ok(permit) = Arc::clone(&unauthenticated).try_acquire_owned() else {
-            drop(tcp);
-            continue;
-        };
+        let (ticket, evicted) = unauthenticated.admit(peer.ip());
         shared.tasks.spawn(connection(
             tcp,
             peer,
             Arc::clone(&config),
             Arc::clone(&shared),
             Arc::clone(&limiter),
-            permit,
+            ticket,
+            evicted,
         ));
     }
 }
@@ -146,7 +155,8 @@ async fn connection(
     config: Arc<russh::server::Config>,
     shared: Arc<Shared>,
     limiter: Arc<FailureLimiter>,
-    permit: OwnedSemaphorePermit,
+    ticket: Ticket,
+    mut evicted: Evicted,
 ) {
     let _ = tcp.set_nodelay(true);
     // A second handle on the socket lets us cut a connection that never authenticates,
@@ -167,7 +177,7 @@ async fn connection(
         shared,
         limiter,
         peer,
-        unauthenticated: Some(permit),
+        unauthenticated: Some(ticket),
         authed: Some(authed_tx),
         login: None,
         client: String::new(),
@@ -176,18 +186,18 @@ async fn connection(
         term_size: None,
         guest: None,
     };
-    let mut session = match timeout(
-        AUTH_TIMEOUT,
-        russh::server::run_stream(config, QuickAck(tcp), conn),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        _ => return cut(),
+    let mut session = tokio::select! {
+        r = timeout(AUTH_TIMEOUT, russh::server::run_stream(config, QuickAck(tcp), conn)) => match r {
+            Ok(Ok(s)) => s,
+            _ => return cut(),
+        },
+        Ok(()) = &mut evicted => return cut(),
     };
     tokio::select! {
         _ = &mut session => return,
         _ = shutdown.wait() => return cut(),
+        // Pushed out by newer connections while still unauthenticated.
+        Ok(()) = &mut evicted => return cut(),
         r = timeout(AUTH_TIMEOUT, authed_rx) => {
             if !matches!(r, Ok(Ok(()))) { return cut(); }
         }
@@ -271,7 +281,7 @@ struct Conn {
     limiter: Arc<FailureLimiter>,
     peer: SocketAddr,
     /// A place among the unauthenticated connections, given back on authentication.
-    unauthenticated: Option<OwnedSemaphorePermit>,
+    unauthenticated: Option<Ticket>,
     /// Tells the connection's watchdog that authentication succeeded.
     authed: Option<oneshot::Sender<()>>,
     /// The token presented and what it granted; `None` until authenticated (with
@@ -296,6 +306,21 @@ struct Guest {
     /// The guest's terminal size, watched by its task.
     size: watch::Sender<Option<Size>>,
     task: JoinHandle<()>,
+    /// This guest's places in the input queue ([`GUEST_INPUT_SLOTS`]).
+    input_slots: Arc<Semaphore>,
+}
+
+/// A guest's keystroke chunk that keeps one of its input slots until the pty writer has
+/// written it and let it go.
+struct Slotted {
+    bytes: Vec<u8>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Slotted {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 impl Drop for Guest {
@@ -369,6 +394,7 @@ impl Conn {
             reg,
             size: size_tx,
             task,
+            input_slots: Arc::new(Semaphore::new(GUEST_INPUT_SLOTS)),
         });
     }
 
@@ -592,12 +618,19 @@ impl russh::server::Handler for Conn {
         if !self.ours(ch) || !g.reg.can_type() {
             return Ok(());
         }
+        // Waits while this guest has all its chunks queued, or when the pty is not keeping up:
+        // this guest's connection is paused (TCP back-pressure), and nothing is buffered
+        // without bound.
+        let Ok(slot) = Arc::clone(&g.input_slots).acquire_owned().await else {
+            return Ok(());
+        };
         let input = Input {
             from: Source::Guest(g.reg.id()),
-            bytes: Bytes::copy_from_slice(data),
+            bytes: Bytes::from_owner(Slotted {
+                bytes: data.to_vec(),
+                _slot: slot,
+            }),
         };
-        // Waits when the pty is not keeping up: this guest's connection is paused (TCP
-        // back-pressure), and nothing is buffered without bound.
         let _ = self.shared.input.send(input).await;
         Ok(())
     }

@@ -3,18 +3,28 @@
 
 mod util;
 
+#[path = "cases/auth.rs"]
+mod auth;
 #[path = "cases/control.rs"]
 mod control;
 #[path = "cases/errors.rs"]
 mod errors;
+#[path = "cases/faults.rs"]
+mod faults;
 #[path = "cases/guests.rs"]
 mod guests;
 #[path = "cases/host.rs"]
 mod host;
 #[path = "cases/hostile.rs"]
 mod hostile;
+#[path = "cases/hostile_web.rs"]
+mod hostile_web;
+#[path = "cases/integrity.rs"]
+mod integrity;
 #[path = "cases/lifecycle.rs"]
 mod lifecycle;
+#[path = "cases/load.rs"]
+mod load;
 #[path = "cases/network.rs"]
 mod network;
 #[path = "cases/refusals.rs"]

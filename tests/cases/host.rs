@@ -78,14 +78,27 @@ fn a_signal_in_attached_mode_restores_the_hosts_terminal() {
     host.signal(libc::SIGTERM);
     assert!(host.wait_exit().success());
     assert!(host.is_cooked(), "the host's terminal was left in raw mode");
+    // The terminal's reader may still be behind npair's last bytes when npair has exited:
+    // wait for the last line npair prints, then look at the screen.
+    wait_until("npair's last line on the host's terminal", || {
+        let t = host.raw_text();
+        if t.contains("share ended (received SIGTERM)") {
+            Ok(())
+        } else {
+            Err(t)
+        }
+    });
     assert!(
         !host.screen.lock().unwrap().screen().alternate_screen(),
-        "left in tmux's alternate screen"
-    );
-    assert!(
-        host.raw_text().contains("share ended (received SIGTERM)"),
-        "{}",
+        "left in tmux's alternate screen; the terminal's last bytes: {:?}",
         host.raw_text()
+            .chars()
+            .rev()
+            .take(300)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>()
     );
     assert!(tmux.has_session("fun"));
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod client;
 pub mod jump;
 
 use std::io::{BufRead, BufReader, Read, Write};
