@@ -10,6 +10,8 @@ pub mod render;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -19,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::Admission;
 use crate::limiter::FailureLimiter;
 use crate::registry::{Arrival, Kind, Registration, Registry};
 use crate::shutdown::{self, Shutdown};
@@ -41,6 +44,17 @@ const WS_MAX_INCOMING: usize = 16 * 1024;
 /// Outgoing bytes gathered before a write to the socket: a full frame of a large screen is a
 /// few tens of KiB.
 const WS_WRITE_BUFFER: usize = 16 * 1024;
+
+/// Time a client has to send a request's headers. A browser sends them in one packet; a client
+/// that trickles them (slowloris) is cut off instead of holding a descriptor for good.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open HTTP connections at most (viewers' WebSockets included), and from one address: each
+/// is a descriptor. One address gets a classroom's worth behind a NAT; past a cap, the oldest
+/// connection is closed, so a flood from one address only ever closes its own.
+pub const MAX_CONNECTIONS: usize = 1024;
+pub const MAX_CONNECTIONS_PER_ADDR: usize = 256;
+/// Bytes of request headers read at most; more is refused (hyper's minimum buffer is 8 KiB).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// What the web server needs from the share.
 pub struct WebShared {
@@ -73,14 +87,45 @@ pub async fn serve(listener: TcpListener, shared: WebShared) {
         limiter: FailureLimiter::default(),
     });
     let app = axum::Router::new().fallback(route).with_state(web);
-    let _ = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.wait().await;
-    })
-    .await;
+    let admission = Admission::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDR);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                // Out of file descriptors and the like: pause rather than spin.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(100)).await; continue; }
+            },
+            _ = shutdown.wait() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        // Every open connection holds a place; past a cap, the oldest connection (of the same
+        // address first) is closed, so idle or slow clients cannot use up npair's descriptors.
+        let (ticket, pushed_out) = admission.admit(peer.ip());
+        let app = app.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _ticket = ticket;
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    tower::ServiceExt::oneshot(app.clone(), req.map(Body::new))
+                },
+            );
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .with_upgrades();
+            tokio::select! {
+                _ = conn => {}
+                _ = pushed_out => {}
+                // A viewer's WebSocket lives on in its own task, which says goodbye; this only
+                // stops the HTTP side.
+                _ = shutdown.wait() => {}
+            }
+        });
+    }
 }
 
 fn html_escape(s: &str) -> String {
