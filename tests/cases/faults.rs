@@ -134,3 +134,37 @@ fn the_tmux_server_killed_ends_the_share_with_a_message_and_guests_are_told() {
         );
     }
 }
+
+/// A guest suspended for a whole minute (a closed laptop lid, a paused terminal) outlives
+/// npair's keep-alive probes (three of 30 s), slows no one meanwhile, and is repainted with the
+/// present when it wakes.
+#[test]
+fn a_guest_suspended_for_a_minute_stays_and_is_repainted_when_it_wakes() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let mut np = Npair::start(&tmux, "fun", &[]);
+    let sleeper = Term::guest(np.port(), &np.ro(), 80, 24);
+    let other = Term::guest(np.port(), &np.rw(), 80, 24);
+    sleeper.wait_text("$");
+    other.wait_text("$");
+
+    sleeper.signal(libc::SIGSTOP);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut round = 0;
+    while std::time::Instant::now() < until {
+        round += 1;
+        tmux.send(
+            "fun",
+            &[
+                &format!("seq 1 20000; echo ROUND-$((1000+{round}))"),
+                "Enter",
+            ],
+        );
+        other.wait_text(&format!("ROUND-{}", 1000 + round));
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
+    sleeper.signal(libc::SIGCONT);
+    sleeper.wait_text(&format!("ROUND-{}", 1000 + round));
+    wait_rows_match(&tmux, "fun", &sleeper, 0);
+    assert!(np.running());
+}
