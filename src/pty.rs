@@ -1,4 +1,4 @@
-//! The shared program's pseudo-terminal: spawning into it, its reader and writers,
+//! The shared program's pseudo-terminal: spawning into it, its reader and writer threads,
 //! and its size. It knows only bytes in and bytes out, not who reads or writes them.
 
 use std::io::{Read, Write};
@@ -34,17 +34,6 @@ pub struct Pty {
 
 /// How often `drain` looks whether the reader has caught up.
 const DRAIN_POLL: Duration = Duration::from_millis(2);
-
-fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0
-        || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
 
 fn pty_size(size: Size) -> PtySize {
     PtySize {
@@ -86,46 +75,46 @@ impl Pty {
             .context("cannot resize the pseudo-terminal")
     }
 
-    /// Reads the pty in a task of the runtime and hands each chunk to `sink`, in order.
-    /// When `sink` is slow, reading stops and the program in the pty is slowed, never memory.
-    ///
-    /// The master is switched to non-blocking mode and read where it becomes readable, in the
-    /// runtime's own poll: output reaches the guests' tasks with no hand-off from a thread of
-    /// our own (one wake-up less per echo than a blocking reader thread).
+    /// Reads the pty on a thread of its own and hands each chunk to `sink`, in order, as soon
+    /// as it arrives (in attached mode the sink writes it to the host's terminal first, with no
+    /// hop through the runtime). When `sink` is slow, reading stops and the program in the pty
+    /// is slowed, never memory.
     pub fn start_reader(&self, mut sink: impl FnMut(&[u8]) + Send + 'static) -> Result<()> {
-        let fd = self
-            .dup_master()
-            .context("cannot read the pseudo-terminal")?;
-        set_nonblocking(&fd).context("cannot read the pseudo-terminal")?;
-        // SAFETY: the File owns the descriptor, so it stays open and the same for as long as the
-        // AsyncFd that holds the File.
-        let file = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(
-                std::fs::File::from(fd),
-                tokio::io::Interest::READABLE,
-            )
-        }
-        .map_err(std::io::Error::from)
-        .context("cannot read the pseudo-terminal")?;
+        let file = std::fs::File::from(
+            self.dup_master()
+                .context("cannot read the pseudo-terminal")?,
+        );
         let reading = Arc::clone(&self.reading);
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; READ_CHUNK];
-            loop {
-                let Ok(mut ready) = file.readable().await else {
-                    return;
-                };
-                // Held from the read until the sink has the bytes: see `drain`.
-                let _reading = reading.lock();
-                match ready.try_io(|f| f.get_ref().read(&mut buf)) {
-                    Ok(Ok(0)) => return,
-                    Ok(Ok(n)) => sink(&buf[..n]),
-                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    // EIO: no process has the terminal open any more.
-                    Ok(Err(_)) => return,
-                    Err(_would_block) => {}
+        std::thread::Builder::new()
+            .name("pty-reader".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; READ_CHUNK];
+                loop {
+                    // Wait for output without the lock, then read and sink it with the lock held:
+                    // see `drain`.
+                    let mut p = libc::pollfd {
+                        fd: file.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd, for a descriptor we own.
+                    if unsafe { libc::poll(&mut p, 1, -1) } < 0 {
+                        if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                        {
+                            continue;
+                        }
+                        return;
+                    }
+                    let _reading = reading.lock();
+                    match (&file).read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => sink(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        // EIO: no process has the terminal open any more.
+                        Err(_) => return,
+                    }
                 }
-            }
-        });
+            })?;
         Ok(())
     }
 
@@ -171,13 +160,8 @@ impl Pty {
         let writer = master
             .take_writer()
             .context("cannot write to the pseudo-terminal")?;
-        drop(master);
-        let poll_fd = self
-            .dup_master()
-            .context("cannot write to the pseudo-terminal")?;
         Ok(Arc::new(PtyWriter {
             writer: parking_lot::Mutex::new(ManuallyDrop::new(writer)),
-            poll_fd,
         }))
     }
 }
@@ -189,50 +173,17 @@ pub struct PtyWriter {
     /// Never dropped: dropping portable-pty's writer types "\n" and ^D into whatever holds the
     /// pty (a portable-pty habit), and the pty lives as long as the share anyway.
     writer: parking_lot::Mutex<ManuallyDrop<Box<dyn Write + Send>>>,
-    /// The master, to wait on when it is full: the reader made it non-blocking.
-    poll_fd: OwnedFd,
 }
 
 impl PtyWriter {
     /// Writes `bytes` whole. Blocks while the program in the pty is not reading.
     pub fn write_whole(&self, bytes: &[u8]) -> std::io::Result<()> {
         let mut w = self.writer.lock();
-        let result = self.write_all(&mut **w, bytes);
+        let result = w.write_all(bytes).and_then(|_| w.flush());
         // Hand the lock straight to a writer that is waiting: one writer's flood cannot starve
         // another's keystrokes (a plain unlock lets the flooding thread take it back at once).
         parking_lot::MutexGuard::unlock_fair(w);
         result
-    }
-}
-
-impl PtyWriter {
-    /// `write_all` on a non-blocking descriptor: waits (blocking this thread) while the
-    /// program in the pty is not reading.
-    fn write_all(&self, w: &mut dyn Write, mut bytes: &[u8]) -> std::io::Result<()> {
-        use std::io::ErrorKind;
-        while !bytes.is_empty() {
-            match w.write(bytes) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => bytes = &bytes[n..],
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    let mut p = libc::pollfd {
-                        fd: self.poll_fd.as_raw_fd(),
-                        events: libc::POLLOUT,
-                        revents: 0,
-                    };
-                    // SAFETY: one valid pollfd, for a descriptor we own.
-                    if unsafe { libc::poll(&mut p, 1, -1) } < 0 {
-                        let e = std::io::Error::last_os_error();
-                        if e.kind() != ErrorKind::Interrupted {
-                            return Err(e);
-                        }
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        w.flush()
     }
 }
 

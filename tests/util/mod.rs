@@ -62,8 +62,13 @@ pub fn assert_same_colours(a: &vt100::Screen, b: &vt100::Screen, rows: u16, cols
     }
 }
 
+/// The binary under test: this build's, or `NPAIR_BENCH_BIN` (to compare two builds in one
+/// benchmark run, e.g. before and after a change).
 pub fn npair_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_npair")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("NPAIR_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_npair").to_owned())
+    })
 }
 
 /// A private tmux server in a temp dir (`TMUX_TMPDIR`), with `TMUX` unset.
