@@ -98,3 +98,23 @@ async fn fired(rx: &mut watch::Receiver<Option<Arc<str>>>) -> Arc<str> {
         None => std::future::pending().await,
     }
 }
+
+/// How long an accept loop pauses after a failed accept (out of descriptors and the like),
+/// rather than spinning on the error.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The next connection on `listener`, or `None` once the shutdown has started.
+pub async fn accept(
+    listener: &tokio::net::TcpListener,
+    shutdown: &mut Shutdown,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => return Some(c),
+                Err(_) => tokio::time::sleep(ACCEPT_RETRY).await,
+            },
+            _ = shutdown.wait() => return None,
+        }
+    }
+}

@@ -128,13 +128,8 @@ async fn accept(
 ) {
     let mut shutdown = shared.shutdown.clone();
     loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                // Out of file descriptors and the like: pause rather than spin.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(100)).await; continue; }
-            },
-            _ = shutdown.wait() => return,
+        let Some((tcp, peer)) = crate::shutdown::accept(&listener, &mut shutdown).await else {
+            return;
         };
         let (ticket, evicted) = unauthenticated.admit(peer.ip());
         shared.tasks.spawn(connection(

@@ -89,13 +89,8 @@ pub async fn serve(listener: TcpListener, shared: WebShared) {
     let app = axum::Router::new().fallback(route).with_state(web);
     let admission = Admission::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDR);
     loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                // Out of file descriptors and the like: pause rather than spin.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(100)).await; continue; }
-            },
-            _ = shutdown.wait() => return,
+        let Some((tcp, peer)) = crate::shutdown::accept(&listener, &mut shutdown).await else {
+            return;
         };
         let _ = tcp.set_nodelay(true);
         // Every open connection holds a place; past a cap, the oldest connection (of the same

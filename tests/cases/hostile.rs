@@ -6,30 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use russh::client;
-use russh::keys::PublicKeyOrCertificate;
 
+use crate::util::client::AnyHostKey;
 use crate::util::*;
 
-struct AnyHostKey;
-
-impl client::Handler for AnyHostKey {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
 fn runtime() -> tokio::runtime::Runtime {
-    // Multi-threaded: the client session task must run between `block_on` calls.
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
+    crate::util::client::runtime(1)
 }
 
 /// Connects and authenticates with `token`, with a deadline.
