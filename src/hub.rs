@@ -200,7 +200,9 @@ enum Scan {
     Esc,
     EscIntermediate,
     Csi,
-    /// OSC, DCS, SOS, PM or APC: ends with ST (ESC \\), or BEL for OSC.
+    /// OSC: ends with ST (ESC \\) or BEL.
+    Osc,
+    /// DCS, SOS, PM or APC: ends with ST only (a BEL inside is data, as terminals read it).
     Str,
     /// ESC seen inside a string: a backslash ends it.
     StrEsc,
@@ -211,9 +213,10 @@ impl Scan {
         use Scan::*;
         // CAN and SUB cancel any sequence; ESC starts a new one anywhere but inside a string.
         match (self, b) {
-            (Str | StrEsc, 0x18 | 0x1a) => return Ground,
-            (Str, 0x1b) => return StrEsc,
-            (Str, 0x07) => return Ground,
+            (Osc | Str | StrEsc, 0x18 | 0x1a) => return Ground,
+            (Osc | Str, 0x1b) => return StrEsc,
+            (Osc, 0x07) => return Ground,
+            (Osc, _) => return Osc,
             (Str, _) => return Str,
             (StrEsc, b'\\') => return Ground,
             (StrEsc, _) => return Esc.next(b),
@@ -236,7 +239,8 @@ impl Scan {
             },
             Esc => match b {
                 b'[' => Csi,
-                b']' | b'P' | b'X' | b'^' | b'_' => Str,
+                b']' => Osc,
+                b'P' | b'X' | b'^' | b'_' => Str,
                 0x20..=0x2f => EscIntermediate,
                 0x30..=0x7e => Ground,
                 _ => Esc, // C0 controls act and the sequence goes on
@@ -249,7 +253,7 @@ impl Scan {
                 0x40..=0x7e => Ground,
                 _ => Csi,
             },
-            Str | StrEsc => unreachable!("handled above"),
+            Osc | Str | StrEsc => unreachable!("handled above"),
         }
     }
 }
@@ -645,6 +649,45 @@ mod tests {
             let host = parse(size, &[setup.as_bytes(), &after].concat());
             assert_same_screen(host.screen(), parse(size, &stream).screen())?;
         }
+    }
+
+    /// A guest joining after `bytes[..at]` ends with the screen of a terminal that saw all of
+    /// `bytes` (completed by CAN, as the fuzz target `snapshot` does).
+    fn join_after(bytes: &[u8], at: usize) {
+        let size = Size::new(40, 12);
+        let hub = Hub::new(size);
+        hub.process(&bytes[..at]);
+        let mut sub = hub.subscribe();
+        hub.process(&bytes[at..]);
+        hub.process(b"\x18");
+        let mut stream = sub.snapshot.to_vec();
+        while let Ok(Event::Output(b)) = sub.events.try_recv() {
+            stream.extend_from_slice(&b);
+        }
+        let host = parse(size, &[bytes, b"\x18"].concat());
+        let guest = parse(size, &stream);
+        assert_eq!(host.screen().contents(), guest.screen().contents());
+        assert_eq!(
+            host.screen().cursor_position(),
+            guest.screen().cursor_position()
+        );
+    }
+
+    /// Found by `cargo fuzz run snapshot`: BEL ends an OSC but is data inside a DCS, so a
+    /// snapshot taken after it was taken inside the DCS, and text the DCS swallowed on the
+    /// host's terminal showed on the guest's.
+    #[test]
+    fn regression_bel_inside_dcs_does_not_end_it() {
+        let bytes = b"\x1bP\0\0\0(\x07\xff\xf8\n\xf5\x1d\0\0X.XXXX";
+        join_after(bytes, 19);
+        join_after(b"\x1bP\x07X\x1b\\Y", 3);
+    }
+
+    /// Found by `cargo fuzz run snapshot`: a stream that ends inside a sequence (with a control
+    /// that acted inside it) is held back until the sequence is done.
+    #[test]
+    fn regression_stream_ending_inside_a_sequence() {
+        join_after(b"\xef\x1b\n\x08", 3);
     }
 
     #[test]
