@@ -319,6 +319,12 @@ pub fn strip_queries(bytes: Bytes) -> Bytes {
         if scan == Scan::Ground && is_query(&bytes[start..end]) {
             let o = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
             o.extend_from_slice(&bytes[kept..start]);
+            if bytes[start + 1] == b'[' {
+                // A control inside a control sequence acts where it stands (a terminal executes
+                // it mid-sequence): keep it, drop only the question.
+                let seq = &bytes[start..end];
+                o.extend(seq.iter().filter(|&&b| b < 0x20 && b != 0x1b));
+            }
             kept = end;
         }
         i = if scan == Scan::Esc && end > start + 1 {
@@ -688,6 +694,14 @@ mod tests {
     #[test]
     fn regression_stream_ending_inside_a_sequence() {
         join_after(b"\xef\x1b\n\x08", 3);
+    }
+
+    /// Found by `cargo fuzz run snapshot`: a query stripped from the stream (DSR, `CSI 2 n`)
+    /// took a backspace inside it along, which the host's terminal had acted on.
+    #[test]
+    fn regression_controls_inside_a_stripped_query_still_act() {
+        let bytes = b"\xb6\x010\x1b[2\0\x08\0\x8e\xff\xe4\xa4\xcd\xbfn\x10\xfe\x1f/";
+        join_after(bytes, 0);
     }
 
     #[test]
