@@ -319,6 +319,11 @@ pub fn strip_queries(bytes: Bytes) -> Bytes {
         if scan == Scan::Ground && is_query(&bytes[start..end]) {
             let o = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
             o.extend_from_slice(&bytes[kept..start]);
+            // In its place, CAN: the query's ESC ended whatever was pending before it (an ESC
+            // it cancelled, half a UTF-8 character), and CAN ends it the same way, so that the
+            // bytes after it mean the same to guests as to the host's terminal. Elsewhere a
+            // terminal ignores CAN.
+            o.push(0x18);
             if bytes[start + 1] == b'[' {
                 // A control inside a control sequence acts where it stands (a terminal executes
                 // it mid-sequence): keep it, drop only the question.
@@ -698,6 +703,16 @@ mod tests {
 
     /// Found by `cargo fuzz run snapshot`: a query stripped from the stream (DSR, `CSI 2 n`)
     /// took a backspace inside it along, which the host's terminal had acted on.
+    /// Found by `cargo fuzz run snapshot`: a query right after an ESC that it cancelled was
+    /// stripped, and the dangling ESC met the next byte instead (ESC c, a reset).
+    #[test]
+    fn regression_a_stripped_query_still_cancels_what_was_pending() {
+        let mut bytes = b"\0>\x1b\x1e\x1b[%/\0\x19\0cccccccccc\0\0".to_vec();
+        bytes.extend_from_slice(b"\xbe\xbe\xbe\xbe\xbe\0\0\x004\x1b\\\0");
+        join_after(&bytes, 1);
+        join_after(b"ab\xe4\x1b[cde", 0);
+    }
+
     #[test]
     fn regression_controls_inside_a_stripped_query_still_act() {
         let bytes = b"\xb6\x010\x1b[2\0\x08\0\x8e\xff\xe4\xa4\xcd\xbfn\x10\xfe\x1f/";
@@ -728,7 +743,7 @@ mod tests {
             let with = [b"ab".as_slice(), q, b"\x1b[1mcd"].concat();
             assert_eq!(
                 strip(&with),
-                b"ab\x1b[1mcd",
+                b"ab\x18\x1b[1mcd",
                 "{:?}",
                 String::from_utf8_lossy(q)
             );
@@ -745,7 +760,7 @@ mod tests {
             let with = [b"x".as_slice(), keep, b"y"].concat();
             assert_eq!(strip(&with), with);
         }
-        assert_eq!(strip(b"\x1b[>c\x1b[>c"), b"");
+        assert_eq!(strip(b"\x1b[>c\x1b[>c"), b"\x18\x18");
     }
 
     #[test]
