@@ -50,16 +50,18 @@ for line in open(path):
         continue
     tid, t, call, fd = m.group(1), float(m.group(2)), m.group(3), int(m.group(4))
     events.append((t, names.get(tid, tid), call, fd))
-# one keystroke: socket recv -> pty write; pty read (seen as the eventfd wake) -> socket send
+# One keystroke. In: the socket read on a runtime thread, then the pty write on the writer
+# thread. Out: the pty read on the reader thread, then the socket send on a runtime thread.
 for i, (t, who, call, fd) in enumerate(events):
+    nxt = events[i + 1] if i + 1 < len(events) else None
+    if call == "recvfrom" and nxt and nxt[2] == "recvfrom":
+        continue  # the packet's length; its body follows
     if call == "recvfrom":
-        nxt = [e for e in events[i + 1:] if e[2] == "write" and e[0] - t < 0.05]
-        if nxt:
-            w = nxt[0]
-            print(f"in : recvfrom on {who:<16} -> write(pty) on {w[1]:<16} {1e6 * (w[0] - t):7.0f} µs")
-    if call == "write" and who == "pty-reader":
-        nxt = [e for e in events[i + 1:] if e[2] == "sendto" and e[0] - t < 0.05]
-        if nxt:
-            s = nxt[0]
-            print(f"out: wake from {who:<16} -> sendto on {s[1]:<16} {1e6 * (s[0] - t):7.0f} µs")
+        w = [e for e in events[i + 1:] if e[2] == "write" and e[1] == "pty-writer" and e[0] - t < 0.05]
+        if w:
+            print(f"in : recvfrom on {who:<16} -> write(pty) on {w[0][1]:<16} {1e6 * (w[0][0] - t):7.0f} µs")
+    if call == "read" and who == "pty-reader":
+        o = [e for e in events[i + 1:] if e[2] == "sendto" and e[0] - t < 0.05]
+        if o:
+            print(f"out: read(pty) on {who:<16} -> sendto on {o[0][1]:<16} {1e6 * (o[0][0] - t):7.0f} µs")
 PY
