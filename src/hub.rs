@@ -309,13 +309,26 @@ pub fn strip_queries(bytes: Bytes) -> Bytes {
         let start = i + off;
         let mut scan = Scan::Esc;
         let mut end = start + 1;
+        // Where a new sequence begins inside this one, cancelling it.
+        let mut cancelled_at = None;
         while end < bytes.len() && scan != Scan::Ground {
+            let before = scan;
             scan = scan.next(bytes[end]);
             end += 1;
             if scan == Scan::Esc && bytes[end - 1] == 0x1b {
-                break; // a new sequence starts: this one was cancelled
+                cancelled_at = Some(end - 1); // a new ESC
+                break;
+            }
+            if before == Scan::StrEsc && scan != Scan::Ground {
+                cancelled_at = Some(end - 2); // the ESC inside a string began a new sequence
+                break;
             }
         }
+        let scan = if cancelled_at.is_some() {
+            Scan::Esc
+        } else {
+            scan
+        };
         if scan == Scan::Ground && is_query(&bytes[start..end]) {
             let o = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
             o.extend_from_slice(&bytes[kept..start]);
@@ -332,11 +345,7 @@ pub fn strip_queries(bytes: Bytes) -> Bytes {
             }
             kept = end;
         }
-        i = if scan == Scan::Esc && end > start + 1 {
-            end - 1
-        } else {
-            end.max(start + 1)
-        };
+        i = cancelled_at.unwrap_or(end.max(start + 1));
     }
     match out {
         None => bytes,
@@ -711,6 +720,17 @@ mod tests {
         bytes.extend_from_slice(b"\xbe\xbe\xbe\xbe\xbe\0\0\x004\x1b\\\0");
         join_after(&bytes, 1);
         join_after(b"ab\xe4\x1b[cde", 0);
+    }
+
+    /// Found by `cargo fuzz run snapshot`: a DCS query cut short by an ESC that began another
+    /// sequence was stripped together with that sequence (and the line feed inside it).
+    #[test]
+    fn regression_a_query_cut_short_is_not_stripped_with_what_follows() {
+        let mut bytes =
+            b"\x80\xff\xff\xff\xff)R\"\xbf\x1bP+q?\0\n\x1b\x88[4\n\x82m$q\xef\x08\xff?$".to_vec();
+        bytes.extend_from_slice(b"\x1b\x88[4\n\x82m$q\xef\x08\xff?$");
+        join_after(&bytes, 0);
+        join_after(b"a\x1bP+q\x1b[1mb\x1b\\c", 0);
     }
 
     #[test]
