@@ -20,7 +20,19 @@ fn guests_killed_frozen_or_suspended_mid_stream_leave_the_others_going() {
     let np = Npair::start(&tmux, "fun", &[]);
     let idle = idle_usage(&np);
     let (port, rw, ro) = (np.port(), np.rw(), np.ro());
-    tmux.send("fun", &["while :; do seq 1 500; sleep 0.05; done", "Enter"]);
+    // The stream ends when the test creates `stop` (C-c could land between two commands
+    // of the loop, which then goes on).
+    let stop = tmux.path().join("stop");
+    tmux.send(
+        "fun",
+        &[
+            &format!(
+                "while [ ! -e {} ]; do seq 1 500; sleep 0.05; done",
+                stop.display()
+            ),
+            "Enter",
+        ],
+    );
 
     let watcher = Term::guest(port, &ro, 80, 24);
     let mut typist = Term::guest(port, &rw, 80, 24);
@@ -57,7 +69,7 @@ fn guests_killed_frozen_or_suspended_mid_stream_leave_the_others_going() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     suspended.signal(libc::SIGCONT);
 
-    tmux.send("fun", &["C-c"]);
+    std::fs::write(&stop, "").unwrap();
     typist.type_str("clear; echo after-$((3*14))\r");
     tmux.wait_pane("fun", "the typist's line", |t| t.contains("after-42"));
     for t in [&watcher, &typist, &suspended] {

@@ -33,7 +33,19 @@ fn three_hundred_guests_at_once_all_see_the_screen_and_leave_nothing_behind() {
     let idle = idle_usage(&np);
 
     // Output streams for as long as guests join.
-    tmux.send("fun", &["while :; do seq 1 200; sleep 0.1; done", "Enter"]);
+    // The stream ends when the test creates `stop` (C-c could land between two commands
+    // of the loop, which then goes on).
+    let stop = tmux.path().join("stop");
+    tmux.send(
+        "fun",
+        &[
+            &format!(
+                "while [ ! -e {} ]; do seq 1 200; sleep 0.1; done",
+                stop.display()
+            ),
+            "Enter",
+        ],
+    );
 
     let rt = runtime(2);
     let (rw, ro) = (np.rw(), np.ro());
@@ -64,7 +76,7 @@ fn three_hundred_guests_at_once_all_see_the_screen_and_leave_nothing_behind() {
     );
 
     // The stream stops; a marker; every guest ends on the host's screen.
-    tmux.send("fun", &["C-c"]);
+    std::fs::write(&stop, "").unwrap();
     tmux.send("fun", &["clear; echo LOAD-$((150*2))", "Enter"]);
     let pane = tmux.wait_pane("fun", "the marker", |t| t.lines().any(|l| l == "LOAD-300"));
     wait_until("every guest to show the host's screen", || {
