@@ -319,7 +319,7 @@ pub fn strip_queries(bytes: Bytes) -> Bytes {
                 cancelled_at = Some(end - 1); // a new ESC
                 break;
             }
-            if before == Scan::StrEsc && scan != Scan::Ground {
+            if before == Scan::StrEsc && bytes[end - 1] != b'\\' {
                 cancelled_at = Some(end - 2); // the ESC inside a string began a new sequence
                 break;
             }
@@ -731,6 +731,8 @@ mod tests {
         bytes.extend_from_slice(b"\x1b\x88[4\n\x82m$q\xef\x08\xff?$");
         join_after(&bytes, 0);
         join_after(b"a\x1bP+q\x1b[1mb\x1b\\c", 0);
+        // The same, where the new sequence is one byte long (ESC M, reverse index).
+        join_after(b"((\x1bP$q\x0f!!\x19\x19]\xd0\xd4\xd0\0\x1bMMMM]", 0);
     }
 
     #[test]
