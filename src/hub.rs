@@ -500,6 +500,32 @@ impl AsRef<[u8]> for Input {
     }
 }
 
+/// The hub's invariant, as a check that tests and the fuzz target `snapshot` share: the screen
+/// of a terminal that saw all of `bytes`, and the screen of a guest that joined after
+/// `bytes[..at]` (its snapshot, then everything published after it), at `size`.
+///
+/// The hub holds back an unfinished sequence until it completes (tmux always completes them);
+/// a stream that ends inside one is completed here by CAN, which cancels any sequence, as
+/// tmux's next bytes would. Until then the host's terminal may have acted on a control inside
+/// it (LF after ESC) that guests see a moment later.
+pub fn host_and_joiner(size: Size, bytes: &[u8], at: usize) -> (vt100::Screen, vt100::Screen) {
+    let hub = Hub::new(size);
+    hub.process(&bytes[..at]);
+    let mut sub = hub.subscribe();
+    hub.process(&bytes[at..]);
+    hub.process(b"\x18");
+    let mut stream = sub.snapshot.to_vec();
+    while let Ok(Event::Output(b)) = sub.events.try_recv() {
+        stream.extend_from_slice(&b);
+    }
+    let terminal = |b: &[u8]| {
+        let mut p = vt100::Parser::new(nz(size.rows), nz(size.cols), 0);
+        p.process(b);
+        p.screen().clone()
+    };
+    (terminal(&[bytes, b"\x18"].concat()), terminal(&stream))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -672,25 +698,11 @@ mod tests {
     }
 
     /// A guest joining after `bytes[..at]` ends with the screen of a terminal that saw all of
-    /// `bytes` (completed by CAN, as the fuzz target `snapshot` does).
+    /// `bytes` (see `host_and_joiner`).
     fn join_after(bytes: &[u8], at: usize) {
-        let size = Size::new(40, 12);
-        let hub = Hub::new(size);
-        hub.process(&bytes[..at]);
-        let mut sub = hub.subscribe();
-        hub.process(&bytes[at..]);
-        hub.process(b"\x18");
-        let mut stream = sub.snapshot.to_vec();
-        while let Ok(Event::Output(b)) = sub.events.try_recv() {
-            stream.extend_from_slice(&b);
-        }
-        let host = parse(size, &[bytes, b"\x18"].concat());
-        let guest = parse(size, &stream);
-        assert_eq!(host.screen().contents(), guest.screen().contents());
-        assert_eq!(
-            host.screen().cursor_position(),
-            guest.screen().cursor_position()
-        );
+        let (host, guest) = host_and_joiner(Size::new(40, 12), bytes, at);
+        assert_eq!(host.contents(), guest.contents());
+        assert_eq!(host.cursor_position(), guest.cursor_position());
     }
 
     /// Found by `cargo fuzz run snapshot`: BEL ends an OSC but is data inside a DCS, so a
