@@ -7,21 +7,6 @@ use std::time::Duration;
 
 use crate::util::*;
 
-fn start_web(tmux: &Tmux) -> Npair {
-    Npair::start_args(
-        tmux,
-        &[
-            "fun",
-            "--headless",
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--web",
-            "127.0.0.1:0",
-        ],
-    )
-}
-
 /// (port, path) of the viewer's URL.
 fn web_addr(np: &Npair) -> (u16, String) {
     let url = np.info["web_url"].as_str().unwrap();
@@ -52,7 +37,7 @@ fn huge_and_slow_headers_and_message_floods_do_not_stop_the_viewer() {
     const WS_MESSAGES: usize = 5_000;
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let mut np = start_web(&tmux);
+    let mut np = Npair::start_web(&tmux, "fun");
     let (port, page) = web_addr(&np);
     assert_eq!(status_of(port, &get(&page)), Some(200));
 

@@ -8,21 +8,6 @@ use serde_json::Value;
 use crate::util::browser::{Browser, PAGE_CELLS, PAGE_TEXT};
 use crate::util::*;
 
-fn start_web(tmux: &Tmux, session: &str) -> Npair {
-    Npair::start_args(
-        tmux,
-        &[
-            session,
-            "--headless",
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--web",
-            "127.0.0.1:0",
-        ],
-    )
-}
-
 fn web_url(np: &Npair) -> String {
     np.info["web_url"].as_str().expect("web_url").to_owned()
 }
@@ -115,7 +100,7 @@ fn css_rgb(c: vt100::Color) -> Option<String> {
 fn the_page_shows_the_session_live_in_its_colours() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let np = start_web(&tmux, "fun");
+    let np = Npair::start_web(&tmux, "fun");
     let mut b = Browser::open(&web_url(&np), 1100, 700);
     b.wait_for("live", "document.getElementById('state').className", |v| {
         v == "live"
@@ -173,7 +158,7 @@ fn a_page_opened_late_shows_a_full_screen_program_and_follows_window_switches() 
     tmux.new_session("fun", 80, 24);
     let file = tmux.path().join("notes.txt");
     std::fs::write(&file, "alpha line in vim\nbeta line\n").unwrap();
-    let np = start_web(&tmux, "fun");
+    let np = Npair::start_web(&tmux, "fun");
     tmux.send(
         "fun",
         &[&format!("vim -u NONE -N {}", file.display()), "Enter"],
@@ -207,7 +192,7 @@ fn a_page_opened_late_shows_a_full_screen_program_and_follows_window_switches() 
 fn the_page_says_when_the_share_has_ended() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let mut np = start_web(&tmux, "fun");
+    let mut np = Npair::start_web(&tmux, "fun");
     let mut b = Browser::open(&web_url(&np), 900, 500);
     b.wait_for("live", "document.getElementById('state').className", |v| {
         v == "live"
@@ -234,7 +219,7 @@ fn the_page_says_when_the_share_has_ended() {
 fn the_page_reconnects_by_itself_and_says_so() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let np = start_web(&tmux, "fun");
+    let np = Npair::start_web(&tmux, "fun");
     let mut b = Browser::open(&web_url(&np), 900, 500);
     b.wait_for("live", "document.getElementById('state').className", |v| {
         v == "live"
@@ -289,7 +274,7 @@ fn get(port: u16, path: &str) -> (u16, String, String) {
 fn only_the_read_only_path_serves_and_every_other_path_is_the_same_404() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let np = start_web(&tmux, "fun");
+    let np = Npair::start_web(&tmux, "fun");
     let url = web_url(&np);
     let port: u16 = url
         .split(':')
@@ -351,7 +336,7 @@ fn only_the_read_only_path_serves_and_every_other_path_is_the_same_404() {
 fn an_address_guessing_web_tokens_is_locked_out_while_others_get_in() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let np = start_web(&tmux, "fun");
+    let np = Npair::start_web(&tmux, "fun");
     let url = web_url(&np);
     let port: u16 = url
         .split(':')
@@ -415,7 +400,7 @@ fn two_hundred_viewers_all_get_the_latest_frame_in_bounded_memory() {
 
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let np = start_web(&tmux, "fun");
+    let np = Npair::start_web(&tmux, "fun");
     let ws_url = format!("{}/ws", web_url(&np)).replacen("http://", "ws://", 1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -275,6 +275,23 @@ impl Npair {
         Npair::start_args(tmux, &args)
     }
 
+    /// Starts npair sharing `session` headless with the web viewer on, both servers on
+    /// loopback port 0, and waits for its JSON line.
+    pub fn start_web(tmux: &Tmux, session: &str) -> Npair {
+        Npair::start_args(
+            tmux,
+            &[
+                session,
+                "--headless",
+                "--json",
+                "--listen",
+                "127.0.0.1:0",
+                "--web",
+                "127.0.0.1:0",
+            ],
+        )
+    }
+
     pub fn start_args(tmux: &Tmux, args: &[&str]) -> Npair {
         Npair::spawn(Npair::command(tmux, args))
     }
