@@ -21,6 +21,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
+use crate::limiter::{FailedLogins, FailureLimiter};
 use crate::registry::{GuestInfo, Registry};
 use crate::shutdown::Shutdown;
 use crate::tokens::{Current, Role, Tokens};
@@ -63,6 +64,8 @@ pub struct Control {
     pub session: String,
     pub registry: Arc<Registry>,
     pub tokens: Arc<Tokens>,
+    /// Wrong tokens per address (SSH), for `npair status`.
+    pub failures: Arc<FailureLimiter>,
     /// The logins (commands and URL) for the given tokens, as `share` prints them.
     pub logins: Box<dyn Fn(&Current) -> Value + Send + Sync>,
     pub host_key: String,
@@ -257,9 +260,15 @@ fn handle(c: &Control, req: Request) -> Result<Value, String> {
                 both => both,
             };
             c.tokens.rotate(rw, ro)?;
+            // Only guests who joined with a token replaced now: a read-write guest whose token
+            // an earlier `rotate --rw` replaced stays through a `rotate --ro --kick`.
+            let rotated = |role: Role| match role {
+                Role::ReadWrite => rw,
+                Role::ReadOnly => ro,
+            };
             let kicked = if kick {
                 reg.kick_where(
-                    |g| c.tokens.is_stale(g.login),
+                    |g| rotated(g.login.role) && c.tokens.is_stale(g.login),
                     "the host replaced the token you joined with",
                 )
             } else {
@@ -296,6 +305,7 @@ fn status(c: &Control) -> Value {
         "options": c.options,
         "expires_in_secs": c.ends_at.map(|t| t.saturating_duration_since(Instant::now()).as_secs()),
         "guests": guests,
+        "failed_logins": c.failures.summary(),
     })
 }
 
@@ -515,6 +525,18 @@ fn format_status(v: &Value) -> String {
     if !rules.is_empty() {
         let _ = writeln!(s, "  rules       {}", rules.join("; "));
     }
+    let failed: Vec<FailedLogins> =
+        serde_json::from_value(v["failed_logins"].clone()).unwrap_or_default();
+    if !failed.is_empty() {
+        let list: Vec<String> = failed
+            .iter()
+            .map(|f| {
+                let locked = if f.locked_out { ", locked out" } else { "" };
+                format!("{} ({}{locked})", f.address, f.count)
+            })
+            .collect();
+        let _ = writeln!(s, "  wrong tokens  {}", list.join(", "));
+    }
     let guests = v["guests"].as_array().cloned().unwrap_or_default();
     if guests.is_empty() {
         let _ = writeln!(s, "  no guests");
@@ -547,7 +569,11 @@ fn format_status(v: &Value) -> String {
             g["role"].as_str().unwrap_or("?").to_owned(),
             g["address"].as_str().unwrap_or("?").to_owned(),
             g["client"].as_str().unwrap_or("?").to_owned(),
-            g["size"].as_str().unwrap_or("-").to_owned(),
+            match (g["session"].as_bool(), g["size"].as_str()) {
+                (Some(false), _) => "no terminal yet".to_owned(),
+                (_, Some(size)) => size.to_owned(),
+                _ => "-".to_owned(),
+            },
             connected,
             bytes(g["bytes_sent"].as_u64().unwrap_or(0)),
         ]);

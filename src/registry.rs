@@ -46,7 +46,7 @@ pub struct Arrival {
     pub addr: SocketAddr,
     /// The SSH client's version line, or the browser's User-Agent.
     pub client: String,
-    /// The terminal size the guest reported (SSH only).
+    /// The terminal size the guest reported (SSH only; `None` until it opens its terminal).
     pub term: Option<Size>,
     /// Fired by `kick`; the transport listens to its other half.
     pub kick: Trigger,
@@ -77,8 +77,12 @@ pub struct GuestInfo {
     pub role: &'static str,
     pub address: String,
     pub client: String,
-    /// `COLSxROWS` as the guest reported it; `None` for web viewers.
+    /// `COLSxROWS` as the guest reported it; `None` for web viewers, and for SSH guests that
+    /// have no terminal or reported none.
     pub size: Option<String>,
+    /// False while an SSH guest is connected and authenticated but has not opened its terminal
+    /// session (`ssh -N`, a ControlMaster); it is still covered by kicks and rotations.
+    pub session: bool,
     /// Seconds since the Unix epoch.
     pub since: u64,
     pub connected_secs: u64,
@@ -123,6 +127,8 @@ struct Entry {
 struct State {
     role: Role,
     admitted: bool,
+    /// The guest has its terminal session (an SSH shell; a web page always has).
+    session: bool,
     term: Option<Size>,
     /// Present while the guest is admitted, read-write and has a terminal.
     vote: Option<Vote>,
@@ -144,14 +150,15 @@ impl Entry {
 }
 
 impl State {
-    /// Gives or withdraws the size vote to match the role, admission and terminal.
+    /// Gives or withdraws the size vote to match the role, admission and terminal. A guest
+    /// whose terminal size is unknown does not vote; one smaller than [`Size::guest_vote`]'s
+    /// floor votes for the floor (and is told its terminal is too small).
     fn revote(&mut self, kind: Kind, sizes: &Arc<SizePolicy>) {
-        let votes = self.admitted && self.role == Role::ReadWrite && kind == Kind::Ssh;
+        let votes =
+            self.admitted && self.session && self.role == Role::ReadWrite && kind == Kind::Ssh;
         match (votes, self.term, &self.vote) {
-            (true, Some(t), Some(v)) => v.set(Size::clamped(t.cols.into(), t.rows.into())),
-            (true, Some(t), None) => {
-                self.vote = Some(sizes.vote(Size::clamped(t.cols.into(), t.rows.into())))
-            }
+            (true, Some(t), Some(v)) => v.set(t.guest_vote()),
+            (true, Some(t), None) => self.vote = Some(sizes.vote(t.guest_vote())),
             _ => self.vote = None,
         }
     }
@@ -240,6 +247,7 @@ impl Registry {
             state: Mutex::new(State {
                 role: a.login.role,
                 admitted: admit_tx.is_none(),
+                session: a.kind == Kind::Web,
                 term: a.term,
                 vote: None,
                 admit: admit_tx,
@@ -293,6 +301,7 @@ impl Registry {
                     address: e.addr.to_string(),
                     client: e.client.clone(),
                     size: s.term.map(|t| t.to_string()),
+                    session: s.session,
                     since: e
                         .since
                         .duration_since(UNIX_EPOCH)
@@ -413,11 +422,24 @@ impl Registration {
         s.admitted && s.role == Role::ReadWrite && self.entry.kind == Kind::Ssh
     }
 
-    /// The guest's terminal was resized (as reported, unclamped).
-    pub fn set_term(&self, size: Size) {
+    /// The guest opened its terminal session, of the size it reported (if any).
+    pub fn start_session(&self, term: Option<Size>) {
         let mut s = self.entry.state();
-        s.term = Some(size);
+        s.session = true;
+        s.term = term;
         s.revote(self.entry.kind, &self.registry.sizes);
+    }
+
+    /// The guest's terminal was resized (as reported, unclamped; `None`: it reported no size).
+    pub fn set_term(&self, size: Option<Size>) {
+        let mut s = self.entry.state();
+        s.term = size;
+        s.revote(self.entry.kind, &self.registry.sizes);
+    }
+
+    /// The token this guest logged in with.
+    pub fn login(&self) -> Login {
+        self.entry.login
     }
 
     /// Counts bytes sent to the guest.
@@ -481,11 +503,20 @@ mod tests {
         assert!(waiting.is_none());
         assert_eq!(sizes.current(), Size::new(80, 24));
         assert!(!g.can_type());
+        assert!(!r.list()[0].session);
+        g.start_session(Some(Size::new(60, 20)));
+        assert!(r.list()[0].session);
         r.set_role(g.id(), Role::ReadWrite).unwrap();
         assert_eq!(sizes.current(), Size::new(60, 20));
         assert!(g.can_type());
-        g.set_term(Size::new(70, 22));
+        g.set_term(Some(Size::new(70, 22)));
         assert_eq!(sizes.current(), Size::new(70, 22));
+        // A size of 0 (no size) withdraws the vote; a tiny one votes for the floor.
+        g.set_term(None);
+        assert_eq!(sizes.current(), Size::new(80, 24));
+        g.set_term(Some(Size::new(1, 1)));
+        assert_eq!(sizes.current(), crate::size::GUEST_MIN);
+        g.set_term(Some(Size::new(70, 22)));
         r.set_role(g.id(), Role::ReadOnly).unwrap();
         assert_eq!(sizes.current(), Size::new(80, 24));
         r.set_role(g.id(), Role::ReadWrite).unwrap();
@@ -506,6 +537,7 @@ mod tests {
             .register(arrival(Role::ReadWrite, Some(Size::new(60, 20))))
             .unwrap();
         let mut waiting = waiting.unwrap();
+        g.start_session(Some(Size::new(60, 20)));
         assert!(!g.can_type());
         assert_eq!(sizes.current(), Size::new(80, 24));
         assert!(waiting.try_recv().is_err());

@@ -17,6 +17,7 @@ use crate::control::{self, Control, Request};
 use crate::host;
 use crate::hub::{Hub, Input, Source};
 use crate::keys::{self, AuthorizedKeys};
+use crate::limiter::FailureLimiter;
 use crate::pty::Pty;
 use crate::record;
 use crate::registry::{Registry, Rules};
@@ -275,12 +276,14 @@ pub async fn run(cfg: Config) -> Result<()> {
     );
     let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
     let started = Instant::now();
+    let failures = Arc::new(FailureLimiter::default());
     {
         let place = Arc::clone(&place);
         let control = Arc::new(Control {
             session: name.clone(),
             registry: Arc::clone(&registry),
             tokens: Arc::clone(&tokens),
+            failures: Arc::clone(&failures),
             logins: Box::new(move |t: &Current| {
                 let (lan, through) = place.logins(t);
                 logins_json(&lan, through.as_ref())
@@ -304,6 +307,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         hub: Arc::clone(&hub),
         registry: Arc::clone(&registry),
         tokens: Arc::clone(&tokens),
+        failures,
         authorized_keys,
         input: input_tx,
         notices: notice_tx.clone(),

@@ -15,6 +15,10 @@ use tokio::sync::watch;
 pub const MIN_COLS: u16 = 10;
 /// Shortest session we allow: a pane line plus the status line, with one to spare.
 pub const MIN_ROWS: u16 = 3;
+/// Smallest size a read-write guest's terminal can vote for. A guest whose terminal is smaller
+/// (a 1x1 window, a broken client) is told its terminal is too small instead of collapsing the
+/// session: at 20x5 the host's pane still shows a command line and a few lines of output.
+pub const GUEST_MIN: Size = Size::new(20, 5);
 /// Widest session: a 4K screen at a small font is under 500 columns, and the screen model
 /// allocates every cell, so a hostile `u32::MAX` must not reach it.
 pub const MAX_COLS: u16 = 500;
@@ -40,6 +44,24 @@ impl Size {
         Size {
             cols: clamp(cols, MIN_COLS, MAX_COLS),
             rows: clamp(rows, MIN_ROWS, MAX_ROWS),
+        }
+    }
+
+    /// A guest's reported terminal size, or `None` when it reported none: RFC 4254 §6.2 says a
+    /// zero width or height must be ignored (`ssh -tt` with stdin not a terminal sends 0x0).
+    /// Saturated to u16, otherwise as reported, to judge whether the session fits.
+    pub fn reported(cols: u32, rows: u32) -> Option<Size> {
+        let sat = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+        (cols != 0 && rows != 0).then(|| Size::new(sat(cols), sat(rows)))
+    }
+
+    /// What a read-write guest with this terminal votes for: never below [`GUEST_MIN`], never
+    /// above the session's maximum.
+    pub fn guest_vote(self) -> Size {
+        let clamp = |v: u16, lo: u16, hi: u16| v.clamp(lo, hi);
+        Size {
+            cols: clamp(self.cols, GUEST_MIN.cols, MAX_COLS),
+            rows: clamp(self.rows, GUEST_MIN.rows, MAX_ROWS),
         }
     }
 
@@ -234,6 +256,21 @@ mod tests {
         assert_eq!(Size::clamped(10_000, 10_000), Size::new(MAX_COLS, MAX_ROWS));
         assert_eq!(
             Size::clamped(u32::MAX, u32::MAX),
+            Size::new(MAX_COLS, MAX_ROWS)
+        );
+    }
+
+    #[test]
+    fn a_zero_size_is_no_size_and_a_tiny_one_votes_for_the_floor() {
+        assert_eq!(Size::reported(0, 0), None);
+        assert_eq!(Size::reported(0, 24), None);
+        assert_eq!(Size::reported(80, 0), None);
+        assert_eq!(Size::reported(1, 1), Some(Size::new(1, 1)));
+        assert_eq!(Size::reported(u32::MAX, 3), Some(Size::new(u16::MAX, 3)));
+        assert_eq!(Size::new(1, 1).guest_vote(), GUEST_MIN);
+        assert_eq!(Size::new(2, 200).guest_vote(), Size::new(20, 200));
+        assert_eq!(
+            Size::new(u16::MAX, u16::MAX).guest_vote(),
             Size::new(MAX_COLS, MAX_ROWS)
         );
     }

@@ -1,11 +1,16 @@
 //! The SSH server. It is not a login server: it admits a guest by token (the SSH username,
-//! with the `none` method, or with `publickey` when `--authorized-keys` asks for a listed key
-//! too) and grants one thing, a view of the shared screen, plus the
-//! keyboard for read-write guests. Exec, subsystems, forwarding of any kind, agent and X11
-//! requests are refused; environment requests are ignored.
+//! with whatever method the client tries: `none`, `password`, `keyboard-interactive` or
+//! `publickey`; with `--authorized-keys`, only `publickey` with a listed key) and grants one
+//! thing, a view of the shared screen, plus the keyboard for read-write guests. Exec,
+//! subsystems, forwarding of any kind, agent and X11 requests are refused; environment requests
+//! are ignored.
 //!
-//! One [`Conn`] per connection answers russh's callbacks; once a shell starts, one guest task
-//! per connection streams the hub's output to it, so a stalled guest blocks only itself.
+//! One [`Conn`] per connection answers russh's callbacks. A connection is registered as a guest
+//! the moment it authenticates, so a kick or a rotation reaches it whether or not it has opened
+//! its terminal yet; it may open one terminal session, and is closed when that ends. Its
+//! watchdog ([`connection`]) enforces the deadlines and closes it. Once a shell starts, one
+//! guest task per connection streams the hub's output to it, so a stalled guest blocks only
+//! itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +31,7 @@ use tokio_util::task::TaskTracker;
 use crate::admission::{Admission, Evicted, Ticket};
 use crate::hub::{Event, Hub, Input, Source};
 use crate::keys::AuthorizedKeys;
-use crate::limiter::FailureLimiter;
+use crate::limiter::{Failure, FailureLimiter, MAX_FAILURES};
 use crate::registry::{Arrival, Kind, Registration, Registry};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::size::Size;
@@ -44,6 +49,10 @@ pub const MAX_UNAUTHENTICATED: usize = 64;
 pub const MAX_UNAUTHENTICATED_PER_ADDR: usize = 16;
 /// The pause before a wrong token is refused (russh sleeps this long per rejection).
 pub const AUTH_DELAY: Duration = Duration::from_millis(500);
+/// How long an authenticated connection may go without opening its terminal session. A guest's
+/// client opens it within milliseconds; a connection that holds on with none (`ssh -N`, an idle
+/// ControlMaster) is closed, so that no login outlives its purpose.
+pub const NO_SESSION_GRACE: Duration = Duration::from_secs(30);
 /// How long a guest being disconnected gets to take its last message; a stalled one is cut.
 pub const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 /// A read-write guest's keystroke chunks on their way to the pty, at most. Guests share one
@@ -66,6 +75,8 @@ pub struct Shared {
     /// Who is connected; guests register there when their shell starts.
     pub registry: Arc<Registry>,
     pub tokens: Arc<Tokens>,
+    /// Wrong tokens per address: the lockout, and the counts `npair status` shows.
+    pub failures: Arc<FailureLimiter>,
     /// With `--authorized-keys`: the token alone is not enough, a listed key is needed too.
     pub authorized_keys: Option<AuthorizedKeys>,
     /// Keystrokes of read-write guests, to the pty writer.
@@ -78,18 +89,27 @@ pub struct Shared {
     pub tasks: TaskTracker,
 }
 
-fn config(key: PrivateKey, publickey: bool) -> russh::server::Config {
-    let methods = if publickey {
+fn config(key: PrivateKey, publickey_only: bool) -> russh::server::Config {
+    // The token is the username, so any method the client tries first will do: OpenSSH tries
+    // `none` and gets in with no prompt; clients that never try `none` (paramiko with a
+    // password, many GUI and phone clients) use `password` (any password) or
+    // `keyboard-interactive` (no prompts). With --authorized-keys only a listed key will do.
+    let methods = if publickey_only {
         MethodSet::from(&[MethodKind::None, MethodKind::PublicKey][..])
     } else {
-        MethodSet::from(&[MethodKind::None][..])
+        MethodSet::from(
+            &[
+                MethodKind::None,
+                MethodKind::Password,
+                MethodKind::KeyboardInteractive,
+                MethodKind::PublicKey,
+            ][..],
+        )
     };
     russh::server::Config {
         server_id: russh::SshId::Standard(
             format!("SSH-2.0-npair_{}", env!("CARGO_PKG_VERSION")).into(),
         ),
-        // The token is the username: `none` is the only method (plus `publickey` with
-        // --authorized-keys), so guests get no prompt.
         methods,
         auth_rejection_time: AUTH_DELAY,
         auth_rejection_time_initial: Some(AUTH_DELAY),
@@ -106,7 +126,7 @@ fn config(key: PrivateKey, publickey: bool) -> russh::server::Config {
 /// Accepts guests on every listener until the shutdown.
 pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Shared>) {
     let config = Arc::new(config(key, shared.authorized_keys.is_some()));
-    let limiter = Arc::new(FailureLimiter::default());
+    let limiter = Arc::clone(&shared.failures);
     let unauthenticated = Admission::new(MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_ADDR);
     for listener in listeners {
         tokio::spawn(accept(
@@ -144,6 +164,34 @@ async fn accept(
     }
 }
 
+/// Where a connection stands, told by its handler to its watchdog ([`connection`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Not authenticated yet.
+    Handshake,
+    /// Refused (a wrong token, a lockout, a full share): the watchdog disconnects it with this
+    /// message, which clients print ("Received disconnect ...: MESSAGE").
+    Refused(String),
+    /// Authenticated and registered; no terminal session yet.
+    Authenticated,
+    /// Its terminal session is open.
+    Session,
+    /// Its terminal session has ended or was refused. A connection serves one session (a new
+    /// session is a new join, with a current token), so the watchdog closes it.
+    Done,
+}
+
+/// What a connection that never opened its terminal session is told when it is closed.
+fn no_session_message() -> String {
+    format!(
+        "npair: no terminal session was opened within {} s; connect with `ssh -t` to join",
+        NO_SESSION_GRACE.as_secs()
+    )
+}
+
+/// Watches one connection from its first byte to its end: the authentication deadline, the
+/// grace for opening a session, kicks and the shutdown, and the farewell. It closes the
+/// connection itself (by socket) whenever a deadline passes, whatever state SSH is in.
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -165,7 +213,7 @@ async fn connection(
         let _ = cut.shutdown(std::net::Shutdown::Both);
     };
 
-    let (authed_tx, authed_rx) = oneshot::channel();
+    let (phase_tx, mut phase) = watch::channel(Phase::Handshake);
     let mut shutdown = shared.shutdown.clone();
     let (kick, mut kicked) = shutdown::channel();
     let conn = Conn {
@@ -173,11 +221,14 @@ async fn connection(
         limiter,
         peer,
         unauthenticated: Some(ticket),
-        authed: Some(authed_tx),
+        phase: phase_tx,
         login: None,
         client: String::new(),
         kick: Some(kick),
+        reg: None,
+        admitted: None,
         channel: None,
+        pty: false,
         term_size: None,
         guest: None,
     };
@@ -188,29 +239,61 @@ async fn connection(
         },
         Ok(()) = &mut evicted => return cut(),
     };
+    let handle = session.handle();
+    let past_handshake = async { phase.wait_for(|p| *p != Phase::Handshake).await.is_ok() };
     tokio::select! {
         _ = &mut session => return,
         _ = shutdown.wait() => return cut(),
         // Pushed out by newer connections while still unauthenticated.
         Ok(()) = &mut evicted => return cut(),
-        r = timeout(AUTH_TIMEOUT, authed_rx) => {
-            if !matches!(r, Ok(Ok(()))) { return cut(); }
+        r = timeout(AUTH_TIMEOUT, past_handshake) => {
+            if !matches!(r, Ok(true)) { return cut(); }
         }
     }
-    // Authenticated: the guest task says goodbye at the shutdown or a kick, and the guest's
-    // client closes the connection once it has read it. One that does not is cut after the
-    // farewell timeout.
-    tokio::select! {
-        _ = &mut session => {}
-        _ = async {
-            tokio::select! {
-                _ = shutdown.wait() => {}
-                _ = kicked.fired() => {}
-            }
-            tokio::time::sleep(FAREWELL_TIMEOUT).await;
-        } => cut(),
+
+    // Authenticated (or refused): watch until something ends the connection.
+    let grace = tokio::time::sleep(NO_SESSION_GRACE);
+    tokio::pin!(grace);
+    let (reason, had_session): (Arc<str>, bool) = loop {
+        let now = phase.borrow_and_update().clone();
+        match now {
+            Phase::Refused(msg) => break (msg.into(), false),
+            Phase::Done => break ("npair: the session has ended".into(), true),
+            _ => {}
+        }
+        let in_session = now == Phase::Session;
+        tokio::select! {
+            _ = &mut session => return,
+            r = shutdown.wait() => break (r, in_session),
+            r = kicked.fired() => break (r, in_session),
+            _ = &mut grace, if now == Phase::Authenticated => break (no_session_message().into(), false),
+            r = phase.changed() => if r.is_err() { return },
+        }
+    };
+    // A guest with a session is told goodbye by its task (message, exit status, close), and its
+    // client then closes the connection. Whatever is still open after that (a ControlMaster, a
+    // stalled client), or had no session to close, is disconnected with the reason, then cut.
+    if had_session && timeout(FAREWELL_TIMEOUT, &mut session).await.is_ok() {
+        return;
     }
+    let reason = reason.trim_start_matches("npair: ");
+    let _ = timeout(
+        DISCONNECT_TIMEOUT,
+        handle.disconnect(
+            russh::Disconnect::ByApplication,
+            format!("npair: {reason}"),
+            String::new(),
+        ),
+    )
+    .await;
+    // The message goes out after the refusal's delay, when russh's loop next takes a message.
+    let _ = timeout(AUTH_DELAY + DISCONNECT_TIMEOUT, &mut session).await;
+    cut();
 }
+
+/// How long a disconnect message, and the client's reaction to it, may take before the socket
+/// is cut: the message is small, so only a stalled client takes longer.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A guest's TCP stream that acknowledges what it reads at once (TCP_QUICKACK after every read).
 ///
@@ -277,8 +360,8 @@ struct Conn {
     peer: SocketAddr,
     /// A place among the unauthenticated connections, given back on authentication.
     unauthenticated: Option<Ticket>,
-    /// Tells the connection's watchdog that authentication succeeded.
-    authed: Option<oneshot::Sender<()>>,
+    /// Tells the connection's watchdog where the connection stands.
+    phase: watch::Sender<Phase>,
     /// The token presented and what it granted; `None` until authenticated (with
     /// --authorized-keys, until a listed key is presented too).
     login: Option<Login>,
@@ -286,9 +369,16 @@ struct Conn {
     client: String,
     /// Kicks this guest; handed to the registry when the guest registers.
     kick: Option<Trigger>,
+    /// The guest's place in the registry, from authentication to the end of the connection.
+    reg: Option<Arc<Registration>>,
+    /// With `--approve`: resolves when the host lets the guest in.
+    admitted: Option<oneshot::Receiver<()>>,
     /// The one session channel this connection may open.
     channel: Option<ChannelId>,
-    /// The guest's terminal size from its pty request, as reported (not clamped).
+    /// Whether the guest asked for a terminal (a pty request).
+    pty: bool,
+    /// The guest's terminal size from its pty request, as reported (not clamped); `None` when
+    /// it reported none (zero).
     term_size: Option<Size>,
     /// Present once the shell has started.
     guest: Option<Guest>,
@@ -324,20 +414,48 @@ impl Drop for Guest {
     }
 }
 
-/// A reported terminal size, kept as reported (saturated to u16) to judge whether the session fits.
-fn reported(cols: u32, rows: u32) -> Size {
-    let sat = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
-    Size::new(sat(cols), sat(rows))
-}
-
-fn reject_all() -> Auth {
-    // OpenSSH reads an empty method list as "try everything" and would prompt for a password.
-    // Naming only publickey (which we never accept) ends with its ordinary
-    // "Permission denied (publickey)." and exit status 255, with no prompt.
+/// A rejection that asks for a key: the right token without a listed key (--authorized-keys).
+/// OpenSSH reads an empty method list as "try everything" and would prompt for a password;
+/// naming only publickey ends, when no key fits, with its ordinary
+/// "Permission denied (publickey)." and exit status 255, with no prompt.
+fn need_a_key() -> Auth {
     Auth::Reject {
         proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey][..])),
         partial_success: false,
     }
+}
+
+/// The rejection of a wrong token. The watchdog then disconnects the client with a message
+/// that says so; the methods named keep the client asking until that message arrives, so that
+/// it is printed. OpenSSH tries publickey and keyboard-interactive before password, so it never
+/// prompts for a password first; a client that only does password (paramiko) is told
+/// "authentication failed" rather than that its method is unsupported.
+fn wrong_token() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(
+            &[
+                MethodKind::PublicKey,
+                MethodKind::KeyboardInteractive,
+                MethodKind::Password,
+            ][..],
+        )),
+        partial_success: false,
+    }
+}
+
+/// What a guest who presented a wrong token is told. It says nothing about valid tokens.
+const WRONG_TOKEN: &str = "npair: that token is not valid for this share; check the login the \
+     host gave you (tokens are new each time npair starts, and the host may have replaced them)";
+
+/// Ends a session channel with a message on stderr and exit status 1: how a request npair does
+/// not grant is refused, since a plain failure loses the message (OpenSSH prints only
+/// "exec request failed").
+fn refuse_channel(session: &mut Session, ch: ChannelId, msg: &str) -> Result<(), russh::Error> {
+    session.channel_success(ch)?;
+    session.extended_data(ch, 1, Bytes::from(format!("{msg}\r\n")))?;
+    session.exit_status_request(ch, 1)?;
+    session.eof(ch)?;
+    session.close(ch)
 }
 
 impl Conn {
@@ -349,38 +467,45 @@ impl Conn {
         let _ = self.shared.notices.try_send(msg);
     }
 
-    fn start_guest(&mut self, ch: ChannelId, login: Login, session: &mut Session) {
-        let Some(kick) = self.kick.take() else {
+    /// Registers the guest as it authenticates: from here on it is listed, kicked and rotated
+    /// out like any guest, whether or not it ever opens its terminal.
+    fn register(&mut self) {
+        let (Some(login), Some(kick)) = (self.login, self.kick.take()) else {
             return;
         };
-        let term = self.term_size;
         let arrival = Arrival {
             kind: Kind::Ssh,
             login,
             addr: self.peer,
             client: self.client.clone(),
-            term,
+            term: None,
             kick,
         };
-        let (reg, waiting) = match self.shared.registry.register(arrival) {
-            Ok(r) => r,
+        match self.shared.registry.register(arrival) {
+            Ok((reg, waiting)) => {
+                self.reg = Some(Arc::new(reg));
+                self.admitted = waiting;
+                self.phase.send_replace(Phase::Authenticated);
+            }
             Err(refusal) => {
                 self.notice(format!("refused a guest from {}: {refusal}", self.peer));
-                let msg = format!("npair: {refusal}\r\n");
-                let _ = session.data(ch, Bytes::from(msg));
-                let _ = session.exit_status_request(ch, 1);
-                let _ = session.eof(ch);
-                let _ = session.close(ch);
-                return;
+                self.phase
+                    .send_replace(Phase::Refused(format!("npair: {refusal}")));
             }
-        };
-        let reg = Arc::new(reg);
+        }
+    }
+
+    /// Starts streaming the session to the guest.
+    fn start_guest(&mut self, ch: ChannelId, reg: Arc<Registration>, session: &mut Session) {
+        let term = self.term_size;
+        reg.start_session(term);
         let (size_tx, size_rx) = watch::channel(term);
         let out = Out {
             handle: session.handle(),
             ch,
             reg: Arc::clone(&reg),
         };
+        let waiting = self.admitted.take();
         let task =
             self.shared
                 .tasks
@@ -391,26 +516,75 @@ impl Conn {
             task,
             input_slots: Arc::new(Semaphore::new(GUEST_INPUT_SLOTS)),
         });
+        self.phase.send_replace(Phase::Session);
     }
 
-    /// The login a username grants, counting a wrong token against the address.
+    fn refused(&self) -> bool {
+        matches!(*self.phase.borrow(), Phase::Refused(_))
+    }
+
+    /// Refuses the connection: the watchdog disconnects it with `msg`.
+    fn refuse(&self, msg: String) {
+        self.phase.send_replace(Phase::Refused(msg));
+    }
+
+    /// The login a username grants. A wrong token is counted against the address, told to
+    /// the host, and refuses the connection (once: the client's later attempts on the same
+    /// connection are refused without counting again).
     fn check_token(&self, user: &str) -> Option<Login> {
+        if self.refused() {
+            return None;
+        }
         let ip = self.peer.ip();
         if !self.limiter.allowed(ip) {
+            self.refuse(format!(
+                "npair: too many wrong tokens from {ip}; wait a minute, then try the login the \
+                 host gave you"
+            ));
             return None;
         }
         let login = self.shared.tokens.check(user);
         if login.is_none() {
-            self.limiter.failed(ip);
+            match self.limiter.failed(ip) {
+                Failure::Counted => self.notice(format!("a wrong token from {}", self.peer)),
+                Failure::LockedOut => self.notice(format!(
+                    "{ip} is locked out for a minute after {MAX_FAILURES} wrong tokens"
+                )),
+            }
+            self.refuse(WRONG_TOKEN.to_owned());
         }
         login
     }
 
-    /// With --authorized-keys: the right token and a listed key.
-    fn check_key(&self, user: &str, key: &russh::keys::PublicKey) -> Option<Login> {
-        let keys = self.shared.authorized_keys.as_ref()?;
+    /// A method that carries only the token (`none`, `password`, `keyboard-interactive`).
+    fn by_token(&mut self, user: &str) -> Auth {
+        match self.check_token(user) {
+            // With --authorized-keys the token alone is not enough: the client goes on to
+            // `publickey` (the only method named), where the token is checked again with the key.
+            Some(_) if self.shared.authorized_keys.is_some() => need_a_key(),
+            Some(login) => {
+                self.login = Some(login);
+                Auth::Accept
+            }
+            None => wrong_token(),
+        }
+    }
+
+    /// A key: any key with the right token, or with --authorized-keys a listed one.
+    fn by_key(&mut self, user: &str, key: &russh::keys::PublicKey) -> Option<Login> {
         let login = self.check_token(user)?;
-        keys.allows(key).then_some(login)
+        match &self.shared.authorized_keys {
+            Some(keys) if !keys.allows(key) => None,
+            _ => Some(login),
+        }
+    }
+
+    fn key_answer(&self, login: Option<Login>) -> Auth {
+        match login {
+            Some(_) => Auth::Accept,
+            None if self.refused() => wrong_token(),
+            None => need_a_key(),
+        }
     }
 }
 
@@ -418,16 +592,21 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
-        match self.check_token(user) {
-            // With --authorized-keys the token alone is not enough: the client goes on to
-            // `publickey` (the only method named), where the token is checked again with the key.
-            Some(_) if self.shared.authorized_keys.is_some() => Ok(reject_all()),
-            Some(login) => {
-                self.login = Some(login);
-                Ok(Auth::Accept)
-            }
-            None => Ok(reject_all()),
-        }
+        Ok(self.by_token(user))
+    }
+
+    async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.by_token(user))
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        _response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        // No prompts: the token is the username.
+        Ok(self.by_token(user))
     }
 
     async fn auth_publickey_offered(
@@ -436,10 +615,8 @@ impl russh::server::Handler for Conn {
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         // Answers "would this key do?" before the client signs with it.
-        Ok(match self.check_key(user, offer.public_key) {
-            Some(_) => Auth::Accept,
-            None => reject_all(),
-        })
+        let login = self.by_key(user, offer.public_key);
+        Ok(self.key_answer(login))
     }
 
     async fn auth_publickey(
@@ -447,21 +624,17 @@ impl russh::server::Handler for Conn {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        match self.check_key(user, key.public_key) {
-            Some(login) => {
-                self.login = Some(login);
-                Ok(Auth::Accept)
-            }
-            None => Ok(reject_all()),
+        let login = self.by_key(user, key.public_key);
+        if login.is_some() {
+            self.login = login;
         }
+        Ok(self.key_answer(login))
     }
 
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
         self.client = String::from_utf8_lossy(session.remote_sshid()).into_owned();
         self.unauthenticated = None;
-        if let Some(tx) = self.authed.take() {
-            let _ = tx.send(());
-        }
+        self.register();
         Ok(())
     }
 
@@ -472,7 +645,7 @@ impl russh::server::Handler for Conn {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         // One shared view per connection; a second session channel (multiplexing) is refused.
-        if self.channel.is_some() || self.login.is_none() {
+        if self.channel.is_some() || self.reg.is_none() {
             reply
                 .reject(ChannelOpenFailure::AdministrativelyProhibited)
                 .await;
@@ -501,7 +674,8 @@ impl russh::server::Handler for Conn {
             return session.channel_failure(ch);
         }
         // The terminal type is not used: the guest sees what tmux draws for the host's TERM.
-        self.term_size = Some(reported(cols, rows));
+        self.pty = true;
+        self.term_size = Size::reported(cols, rows);
         session.channel_success(ch)
     }
 
@@ -510,14 +684,38 @@ impl russh::server::Handler for Conn {
         ch: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        match (self.ours(ch), self.login, self.guest.is_some()) {
-            (true, Some(login), false) => {
-                session.channel_success(ch)?;
-                self.start_guest(ch, login, session);
-                Ok(())
-            }
-            _ => session.channel_failure(ch),
+        let reg = match (&self.reg, self.ours(ch) && self.guest.is_none()) {
+            (Some(reg), true) => Arc::clone(reg),
+            _ => return session.channel_failure(ch),
+        };
+        let refusal = if !self.pty {
+            // Without a terminal the guest would get the raw screen stream, and its typing would
+            // land in the session unechoed.
+            Some("npair needs a terminal: run ssh with -t (for example `ssh -t ...`)".to_owned())
+        } else if self.shared.tokens.is_stale(reg.login()) {
+            // A new session is a new join: a token the host has replaced does not open one, even
+            // on a connection that logged in before the rotation.
+            Some(
+                "npair: the host has replaced the token this connection logged in with; ask the \
+                 host for the new login"
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        if let Some(msg) = refusal {
+            self.notice(format!(
+                "refused a session from guest {} ({}): {}",
+                reg.id(),
+                self.peer,
+                msg.trim_start_matches("npair: ")
+            ));
+            self.phase.send_replace(Phase::Done);
+            return refuse_channel(session, ch, &msg);
         }
+        session.channel_success(ch)?;
+        self.start_guest(ch, reg, session);
+        Ok(())
     }
 
     async fn exec_request(
@@ -526,24 +724,17 @@ impl russh::server::Handler for Conn {
         _command: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // A plain failure loses any message (OpenSSH prints only "exec request failed"), so
-        // accept the request, say why on stderr, and end the channel with status 1.
         self.notice(format!(
             "refused a command from {} (only the shared session is offered)",
             self.peer
         ));
-        session.channel_success(ch)?;
-        session.extended_data(
+        self.phase.send_replace(Phase::Done);
+        refuse_channel(
+            session,
             ch,
-            1,
-            Bytes::from_static(
-                b"npair: commands are refused here; this server only shares a terminal session. \
-                  Connect without a command to join it.\r\n",
-            ),
-        )?;
-        session.exit_status_request(ch, 1)?;
-        session.eof(ch)?;
-        session.close(ch)
+            "npair: commands are refused here; this server only shares a terminal session. \
+             Connect without a command to join it.",
+        )
     }
 
     async fn subsystem_request(
@@ -590,11 +781,12 @@ impl russh::server::Handler for Conn {
         if !self.ours(ch) {
             return Ok(());
         }
-        let size = reported(cols, rows);
-        self.term_size = Some(size);
+        // A zero width or height means "unknown" (RFC 4254 §6.2): the guest stops voting.
+        let size = Size::reported(cols, rows);
+        self.term_size = size;
         if let Some(g) = &self.guest {
             g.reg.set_term(size);
-            g.size.send_replace(Some(size));
+            g.size.send_replace(size);
         }
         Ok(())
     }
@@ -637,6 +829,7 @@ impl russh::server::Handler for Conn {
     ) -> Result<(), Self::Error> {
         if self.ours(ch) {
             self.guest = None;
+            self.phase.send_replace(Phase::Done);
         }
         Ok(())
     }

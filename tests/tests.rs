@@ -5,6 +5,8 @@ mod util;
 
 #[path = "cases/auth.rs"]
 mod auth;
+#[path = "cases/clients.rs"]
+mod clients;
 #[path = "cases/control.rs"]
 mod control;
 #[path = "cases/errors.rs"]

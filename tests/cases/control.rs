@@ -6,37 +6,6 @@ use std::process::Command;
 
 use crate::util::*;
 
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The guests `npair status --json` lists.
-fn guests(tmux: &Tmux) -> Vec<serde_json::Value> {
-    let out = tmux.npair_ok(&["status", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v["guests"].as_array().unwrap().clone()
-}
-
-/// Waits until `npair status --json` lists `n` guests, and returns them.
-fn wait_guests(tmux: &Tmux, n: usize) -> Vec<serde_json::Value> {
-    wait_until(&format!("{n} guests in npair status"), || {
-        let g = guests(tmux);
-        if g.len() == n {
-            Ok(g)
-        } else {
-            Err(format!("{g:#?}"))
-        }
-    })
-}
-
-fn id_of(g: &serde_json::Value) -> String {
-    g["id"].as_u64().unwrap().to_string()
-}
-
 #[test]
 fn status_shows_the_logins_and_one_line_per_guest() {
     let tmux = Tmux::new();

@@ -34,7 +34,7 @@ async fn connect(port: u16, token: &str) -> client::Handle<AnyHostKey> {
 }
 
 #[test]
-fn hostile_window_sizes_are_clamped_and_the_session_goes_on() {
+fn hostile_window_sizes_are_clamped_or_ignored_and_the_session_goes_on() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start(&tmux, "fun", &[]);
@@ -49,18 +49,24 @@ fn hostile_window_sizes_are_clamped_and_the_session_goes_on() {
         ch.request_shell(false).await.unwrap();
         ch
     });
-    tmux.wait_client_size("10x3");
-    for (c, r) in [
-        (u32::MAX, u32::MAX),
-        (10_000, 10_000),
-        (1, 1),
-        (0, 0),
-        (u32::MAX, 0),
+    // 0x0 is no size (RFC 4254 §6.2): the guest does not vote, and the session keeps its size.
+    let no_vote = "80x24";
+    tmux.wait_client_size(no_vote);
+    for (c, r, want) in [
+        (u32::MAX, u32::MAX, "80x24"),
+        (10_000, 10_000, "80x24"),
+        // A tiny terminal votes for the floor (20x5), not below it.
+        (1, 1, "20x5"),
+        (60, 2, "60x5"),
+        (0, 0, no_vote),
+        (1, 1, "20x5"),
+        (u32::MAX, 0, no_vote),
+        (0, 40, no_vote),
+        (70, 20, "70x20"),
     ] {
         rt.block_on(ch.window_change(c, r, u32::MAX, u32::MAX))
             .unwrap();
-        let want = format!("{}x{}", c.clamp(10, 80), r.clamp(3, 24));
-        tmux.wait_client_size(&want);
+        tmux.wait_client_size(want);
     }
     rt.block_on(ch.window_change(80, 24, 0, 0)).unwrap();
     tmux.wait_client_size("80x24");

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::client;
+use russh::client::{self, KeyboardInteractiveAuthResponse};
 use russh::keys::PublicKeyOrCertificate;
+use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg};
 use russh::ChannelMsg;
 use tokio::net::TcpStream;
 
@@ -69,11 +70,81 @@ pub struct Guest {
     pub socket: std::net::TcpStream,
 }
 
+/// How a client presents its token (the username).
+#[derive(Clone, Copy, Debug)]
+pub enum Method {
+    /// `none`, as OpenSSH tries first.
+    None,
+    /// `password`, with any password (paramiko, many GUI clients).
+    Password,
+    /// `keyboard-interactive`, answering whatever is asked with nothing.
+    KeyboardInteractive,
+    /// `publickey`, with a key made for the occasion.
+    PublicKey,
+}
+
+impl Method {
+    pub const ALL: [Method; 4] = [
+        Method::None,
+        Method::Password,
+        Method::KeyboardInteractive,
+        Method::PublicKey,
+    ];
+
+    /// Authenticates `token` this way; true when npair let it in.
+    pub async fn authenticate(
+        self,
+        h: &mut client::Handle<AnyHostKey>,
+        token: &str,
+    ) -> Result<bool, russh::Error> {
+        Ok(match self {
+            Method::None => h.authenticate_none(token).await?.success(),
+            Method::Password => h
+                .authenticate_password(token, "any password")
+                .await?
+                .success(),
+            Method::KeyboardInteractive => {
+                let mut r = h
+                    .authenticate_keyboard_interactive_start(token, None)
+                    .await?;
+                // A bounded number of rounds: npair asks nothing, so one is the most expected.
+                for _ in 0..3 {
+                    match r {
+                        KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                            let answers = prompts.iter().map(|_| String::new()).collect();
+                            r = h.authenticate_keyboard_interactive_respond(answers).await?;
+                        }
+                        _ => break,
+                    }
+                }
+                matches!(r, KeyboardInteractiveAuthResponse::Success)
+            }
+            Method::PublicKey => {
+                let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
+                    .map_err(russh::keys::Error::from)?;
+                h.authenticate_publickey(token, PrivateKeyWithHashAlg::new(Arc::new(key), None))
+                    .await?
+                    .success()
+            }
+        })
+    }
+}
+
 /// Connects from `from` (a loopback address; `None`: the kernel's choice) and authenticates.
 pub async fn connect(
     port: u16,
     token: &str,
     from: Option<IpAddr>,
+) -> Result<(client::Handle<AnyHostKey>, std::net::TcpStream), String> {
+    connect_by(port, token, from, Method::None).await
+}
+
+/// Connects and authenticates by `method`.
+pub async fn connect_by(
+    port: u16,
+    token: &str,
+    from: Option<IpAddr>,
+    method: Method,
 ) -> Result<(client::Handle<AnyHostKey>, std::net::TcpStream), String> {
     let go = async {
         let sock = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
@@ -92,11 +163,11 @@ pub async fn connect(
         let mut h = client::connect_stream(Arc::new(client::Config::default()), tcp, AnyHostKey)
             .await
             .map_err(|e| e.to_string())?;
-        let auth = h
-            .authenticate_none(token)
+        let ok = method
+            .authenticate(&mut h, token)
             .await
             .map_err(|e| e.to_string())?;
-        if !auth.success() {
+        if !ok {
             return Err("token refused".to_owned());
         }
         Ok((h, spare))
@@ -114,7 +185,19 @@ pub async fn join(
     cols: u16,
     rows: u16,
 ) -> Result<Guest, String> {
-    let (handle, socket) = connect(port, token, from).await?;
+    join_by(port, token, from, Method::None, cols, rows).await
+}
+
+/// [`join`], authenticating by `method`.
+pub async fn join_by(
+    port: u16,
+    token: &str,
+    from: Option<IpAddr>,
+    method: Method,
+    cols: u16,
+    rows: u16,
+) -> Result<Guest, String> {
+    let (handle, socket) = connect_by(port, token, from, method).await?;
     let go = async {
         let ch = handle.channel_open_session().await?;
         ch.request_pty(false, "xterm-256color", cols.into(), rows.into(), 0, 0, &[])

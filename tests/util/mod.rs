@@ -399,6 +399,40 @@ impl Drop for Npair {
     }
 }
 
+/// What a finished process printed on stdout, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// What a finished process printed on stderr, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The guests `npair status --json` lists.
+pub fn guests(tmux: &Tmux) -> Vec<serde_json::Value> {
+    let out = tmux.npair_ok(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["guests"].as_array().unwrap().clone()
+}
+
+/// Waits until `npair status --json` lists `n` guests, and returns them.
+pub fn wait_guests(tmux: &Tmux, n: usize) -> Vec<serde_json::Value> {
+    wait_until(&format!("{n} guests in npair status"), || {
+        let g = guests(tmux);
+        if g.len() == n {
+            Ok(g)
+        } else {
+            Err(format!("{g:#?}"))
+        }
+    })
+}
+
+/// A guest's id as `npair kick` takes it.
+pub fn id_of(g: &serde_json::Value) -> String {
+    g["id"].as_u64().unwrap().to_string()
+}
+
 /// Runs npair to completion (for errors) with a deadline.
 pub fn run_npair(mut cmd: Command) -> Output {
     let mut child = cmd
