@@ -6,6 +6,7 @@
 //! lets the host act on it while the share runs. See DESIGN.md beside the repository for the reasons.
 
 pub mod admission;
+pub mod algorithms;
 pub mod cli;
 pub mod control;
 pub mod host;

@@ -99,6 +99,8 @@ fn config(key: PrivateKey, publickey: bool) -> russh::server::Config {
         // Keep-alive replies count as traffic, so this only drops peers that are gone.
         inactivity_timeout: Some(KEEPALIVE * 4),
         nodelay: true,
+        // No finite-field DH, encrypt-then-MAC only, no compression before authentication.
+        preferred: crate::algorithms::preferred(),
         ..Default::default()
     }
 }
