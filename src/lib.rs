@@ -13,6 +13,7 @@ pub mod host;
 pub mod hub;
 pub mod keys;
 pub mod limiter;
+pub mod penalty;
 pub mod pty;
 pub mod record;
 pub mod registry;

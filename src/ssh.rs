@@ -27,6 +27,7 @@ use crate::admission::{Admission, Evicted, Ticket};
 use crate::hub::{Event, Hub, Input, Source};
 use crate::keys::AuthorizedKeys;
 use crate::limiter::FailureLimiter;
+use crate::penalty::{Attempt, Penalties};
 use crate::registry::{Arrival, Kind, Registration, Registry};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::size::Size;
@@ -110,6 +111,7 @@ pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Sha
     let config = Arc::new(config(key, shared.authorized_keys.is_some()));
     let limiter = Arc::new(FailureLimiter::default());
     let unauthenticated = Admission::new(MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_ADDR);
+    let penalties = Penalties::new();
     for listener in listeners {
         tokio::spawn(accept(
             listener,
@@ -117,6 +119,7 @@ pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Sha
             Arc::clone(&shared),
             Arc::clone(&limiter),
             Arc::clone(&unauthenticated),
+            Arc::clone(&penalties),
         ));
     }
 }
@@ -127,6 +130,7 @@ async fn accept(
     shared: Arc<Shared>,
     limiter: Arc<FailureLimiter>,
     unauthenticated: Arc<Admission>,
+    penalties: Arc<Penalties>,
 ) {
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -134,13 +138,14 @@ async fn accept(
             return;
         };
         let (ticket, evicted) = unauthenticated.admit(peer.ip());
+        let attempt = penalties.attempt(peer.ip());
         shared.tasks.spawn(connection(
             tcp,
             peer,
             Arc::clone(&config),
             Arc::clone(&shared),
             Arc::clone(&limiter),
-            ticket,
+            (ticket, attempt),
             evicted,
         ));
     }
@@ -152,7 +157,7 @@ async fn connection(
     config: Arc<russh::server::Config>,
     shared: Arc<Shared>,
     limiter: Arc<FailureLimiter>,
-    ticket: Ticket,
+    (ticket, mut attempt): (Ticket, Attempt),
     mut evicted: Evicted,
 ) {
     let _ = tcp.set_nodelay(true);
@@ -183,8 +188,14 @@ async fn connection(
         term_size: None,
         guest: None,
     };
+    // A source penalised for connections that never authenticate waits for its gate before we
+    // send a byte or start a key exchange (src/penalty.rs).
+    let start = async {
+        attempt.turn().await;
+        russh::server::run_stream(config, QuickAck(tcp), conn).await
+    };
     let mut session = tokio::select! {
-        r = timeout(AUTH_TIMEOUT, russh::server::run_stream(config, QuickAck(tcp), conn)) => match r {
+        r = timeout(AUTH_TIMEOUT, start) => match r {
             Ok(Ok(s)) => s,
             _ => return cut(),
         },
@@ -199,6 +210,7 @@ async fn connection(
             if !matches!(r, Ok(Ok(()))) { return cut(); }
         }
     }
+    attempt.authenticated();
     // Authenticated: the guest task says goodbye at the shutdown or a kick, and the guest's
     // client closes the connection once it has read it. One that does not is cut after the
     // farewell timeout.
