@@ -284,6 +284,9 @@ mod tests {
         ok.authenticated();
         drop(ok);
         let left = p.pending(Source::of(ip), Instant::now());
-        assert!(left > NOAUTH_PENALTY / 2 && left <= NOAUTH_PENALTY, "{left:?}");
+        assert!(
+            left > NOAUTH_PENALTY / 2 && left <= NOAUTH_PENALTY,
+            "{left:?}"
+        );
     }
 }
