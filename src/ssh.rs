@@ -32,6 +32,7 @@ use crate::admission::{Admission, Evicted, Ticket};
 use crate::hub::{Event, Hub, Input, Source};
 use crate::keys::AuthorizedKeys;
 use crate::limiter::{Failure, FailureLimiter, MAX_FAILURES};
+use crate::penalty::{Attempt, Penalties};
 use crate::registry::{Arrival, Kind, Registration, Registry};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::size::Size;
@@ -119,6 +120,8 @@ fn config(key: PrivateKey, publickey_only: bool) -> russh::server::Config {
         // Keep-alive replies count as traffic, so this only drops peers that are gone.
         inactivity_timeout: Some(KEEPALIVE * 4),
         nodelay: true,
+        // No finite-field DH, encrypt-then-MAC only, no compression before authentication.
+        preferred: crate::algorithms::preferred(),
         ..Default::default()
     }
 }
@@ -128,6 +131,7 @@ pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Sha
     let config = Arc::new(config(key, shared.authorized_keys.is_some()));
     let limiter = Arc::clone(&shared.failures);
     let unauthenticated = Admission::new(MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_ADDR);
+    let penalties = Penalties::new();
     for listener in listeners {
         tokio::spawn(accept(
             listener,
@@ -135,6 +139,7 @@ pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Sha
             Arc::clone(&shared),
             Arc::clone(&limiter),
             Arc::clone(&unauthenticated),
+            Arc::clone(&penalties),
         ));
     }
 }
@@ -145,6 +150,7 @@ async fn accept(
     shared: Arc<Shared>,
     limiter: Arc<FailureLimiter>,
     unauthenticated: Arc<Admission>,
+    penalties: Arc<Penalties>,
 ) {
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -152,13 +158,14 @@ async fn accept(
             return;
         };
         let (ticket, evicted) = unauthenticated.admit(peer.ip());
+        let attempt = penalties.attempt(peer.ip());
         shared.tasks.spawn(connection(
             tcp,
             peer,
             Arc::clone(&config),
             Arc::clone(&shared),
             Arc::clone(&limiter),
-            ticket,
+            (ticket, attempt),
             evicted,
         ));
     }
@@ -198,7 +205,7 @@ async fn connection(
     config: Arc<russh::server::Config>,
     shared: Arc<Shared>,
     limiter: Arc<FailureLimiter>,
-    ticket: Ticket,
+    (ticket, mut attempt): (Ticket, Attempt),
     mut evicted: Evicted,
 ) {
     let _ = tcp.set_nodelay(true);
@@ -232,8 +239,14 @@ async fn connection(
         term_size: None,
         guest: None,
     };
+    // A source penalised for connections that never authenticate waits for its gate before we
+    // send a byte or start a key exchange (src/penalty.rs).
+    let start = async {
+        attempt.turn().await;
+        russh::server::run_stream(config, QuickAck(tcp), conn).await
+    };
     let mut session = tokio::select! {
-        r = timeout(AUTH_TIMEOUT, russh::server::run_stream(config, QuickAck(tcp), conn)) => match r {
+        r = timeout(AUTH_TIMEOUT, start) => match r {
             Ok(Ok(s)) => s,
             _ => return cut(),
         },
@@ -249,6 +262,10 @@ async fn connection(
         r = timeout(AUTH_TIMEOUT, past_handshake) => {
             if !matches!(r, Ok(true)) { return cut(); }
         }
+    }
+    // A connection refused at authentication (a wrong token) counts against its source.
+    if !matches!(*phase.borrow(), Phase::Refused(_)) {
+        attempt.authenticated();
     }
 
     // Authenticated (or refused): watch until something ends the connection.

@@ -3,6 +3,8 @@
 
 mod util;
 
+#[path = "cases/audit.rs"]
+mod audit;
 #[path = "cases/auth.rs"]
 mod auth;
 #[path = "cases/clients.rs"]
