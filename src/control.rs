@@ -21,7 +21,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
-use crate::limiter::{FailedLogins, FailureLimiter};
+use crate::admission::limiter::{FailedLogins, FailureLimiter};
 use crate::registry::{GuestInfo, Registry};
 use crate::shutdown::Shutdown;
 use crate::tokens::{Current, Role, Tokens};

@@ -6,14 +6,11 @@
 //! lets the host act on it while the share runs. See DESIGN.md beside the repository for the reasons.
 
 pub mod admission;
-pub mod algorithms;
 pub mod cli;
 pub mod control;
 pub mod host;
 pub mod hub;
 pub mod keys;
-pub mod limiter;
-pub mod penalty;
 pub mod pty;
 pub mod record;
 pub mod registry;

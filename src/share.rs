@@ -13,11 +13,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
+use crate::admission::limiter::FailureLimiter;
 use crate::control::{self, Control, Request};
 use crate::host;
 use crate::hub::{Hub, Input, Source};
 use crate::keys::{self, AuthorizedKeys};
-use crate::limiter::FailureLimiter;
 use crate::pty::Pty;
 use crate::record;
 use crate::registry::{Registry, Rules};
@@ -421,8 +421,11 @@ pub async fn run(cfg: Config) -> Result<()> {
     };
     trigger.fire(reason);
     tasks.close();
-    let _ =
-        tokio::time::timeout(ssh::FAREWELL_TIMEOUT + Duration::from_secs(1), tasks.wait()).await;
+    let _ = tokio::time::timeout(
+        shutdown::FAREWELL_TIMEOUT + Duration::from_secs(1),
+        tasks.wait(),
+    )
+    .await;
     drop(raw);
     if let Some(msg) = failure {
         bail!(msg);

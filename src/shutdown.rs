@@ -99,6 +99,10 @@ async fn fired(rx: &mut watch::Receiver<Option<Arc<str>>>) -> Arc<str> {
     }
 }
 
+/// How long a guest being disconnected (SSH or web) gets to take its last message; a stalled
+/// one is cut.
+pub const FAREWELL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How long an accept loop pauses after a failed accept (out of descriptors and the like),
 /// rather than spinning on the error.
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);

@@ -21,8 +21,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::limiter::FailureLimiter;
 use crate::admission::Admission;
-use crate::limiter::FailureLimiter;
 use crate::registry::{Arrival, Kind, Registration, Registry};
 use crate::shutdown::{self, Shutdown};
 use crate::tokens::{Login, Tokens};
@@ -302,7 +302,7 @@ async fn send(ws: &mut WebSocket, reg: &Registration, msg: String) -> bool {
 
 async fn goodbye(mut ws: WebSocket, reason: &str) {
     let msg = serde_json::json!({ "type": "ended", "reason": reason }).to_string();
-    let _ = tokio::time::timeout(crate::ssh::FAREWELL_TIMEOUT, async {
+    let _ = tokio::time::timeout(crate::shutdown::FAREWELL_TIMEOUT, async {
         let _ = ws.send(Message::Text(msg.into())).await;
         let _ = ws.send(Message::Close(None)).await;
     })

@@ -1,4 +1,10 @@
-//! Admission of connections that have not authenticated yet. There is a cap on how many may
+//! Who may try to get in, before anyone has authenticated: three guards, one file each.
+//! - This file: caps on connections still waiting (SSH unauthenticated, HTTP open).
+//! - [`limiter`]: wrong tokens per address, and the lockout after too many.
+//! - [`penalty`]: a per-source throttle for connections that never authenticate (key-exchange
+//!   floods), before any byte or cryptography is spent on them.
+//!
+//! The caps: there is a cap on how many connections may
 //! wait at once, in all and per source address; a newcomer past a cap pushes out the oldest
 //! waiting connection (of its own address first) instead of being turned away. A real guest
 //! authenticates within milliseconds, so it is never the oldest: a flood of idle half-open
@@ -9,6 +15,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
+
+pub mod limiter;
+pub mod penalty;
 
 /// The waiting connections. One per SSH server.
 pub struct Admission {

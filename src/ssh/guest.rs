@@ -1,0 +1,151 @@
+//! Streaming the shared screen to one guest: a task per guest, so a stalled guest blocks only
+//! itself. It paints the snapshot, forwards every chunk after it, repaints from the model after
+//! a lag or a resize, and says goodbye when the guest is kicked or the share ends.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use russh::server::Handle;
+use russh::ChannelId;
+use tokio::sync::{broadcast, oneshot, watch};
+use tokio::time::timeout;
+
+use super::Shared;
+use crate::hub::Event;
+use crate::registry::Registration;
+use crate::shutdown::{Shutdown, FAREWELL_TIMEOUT};
+use crate::size::Size;
+
+/// Bytes that return a guest's terminal to normal after tmux's screen: the mirror of what a
+/// local `tmux detach` does (modes off, attributes reset, scroll region reset, main screen).
+const LEAVE_TERMINAL: &str = "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1005l\x1b[?2004l\x1b[?1004l\x1b[?1l\x1b>\x1b[r\x1b[m\x1b[?25h\x1b[?1049l";
+
+/// The guest's channel, from its task.
+pub(super) struct Out {
+    pub(super) handle: Handle,
+    pub(super) ch: ChannelId,
+    /// The guest's registration: counts what is sent, and says when the host kicks it.
+    pub(super) reg: Arc<Registration>,
+}
+
+impl Out {
+    /// Sends bytes; false when the guest is gone. Waits while the guest's window is full.
+    async fn send(&self, bytes: Bytes) -> bool {
+        let n = bytes.len();
+        let ok = self.handle.data(self.ch, bytes).await.is_ok();
+        if ok {
+            self.reg.sent(n);
+        }
+        ok
+    }
+
+    /// Tells the guest why it is being disconnected, leaves its terminal tidy and closes the
+    /// channel. A guest that does not take it in time is simply dropped.
+    async fn farewell(&self, reason: &str) {
+        let msg = format!("{LEAVE_TERMINAL}\r\n[npair: {reason}]\r\n");
+        let _ = timeout(FAREWELL_TIMEOUT, async {
+            let _ = self.handle.data(self.ch, Bytes::from(msg)).await;
+            let _ = self.handle.exit_status_request(self.ch, 0).await;
+            let _ = self.handle.eof(self.ch).await;
+            let _ = self.handle.close(self.ch).await;
+        })
+        .await;
+    }
+}
+
+/// Why a guest's stream stopped.
+enum Next {
+    /// Subscribe again and repaint from the screen model.
+    Resync,
+    /// The guest is gone or the share is over.
+    Stop,
+}
+
+fn too_small(term: Size, session: Size) -> Bytes {
+    Bytes::from(format!(
+        "\x1bc\x1b[?25l\r\nnpair: your terminal is too small for this session.\r\n\r\n  \
+         your terminal  {term}\r\n  the session    {session}\r\n\r\n\
+         Make your terminal at least {session}; the session will appear by itself.\r\n"
+    ))
+}
+
+/// What a guest sees while the host decides whether to let it in (`--approve`).
+fn waiting_screen(id: u64) -> Bytes {
+    Bytes::from(format!(
+        "\x1bc\x1b[?25l\r\nnpair: waiting for the host to let you in (you are guest {id}).\r\n\r\n\
+         The session will appear here when the host accepts you.\r\n"
+    ))
+}
+
+/// Streams the shared screen to one guest until it leaves, is kicked, or the share ends.
+/// A guest that must wait for the host sees only the waiting screen until it is let in.
+pub(super) async fn run_guest(
+    out: Out,
+    shared: Arc<Shared>,
+    mut size: watch::Receiver<Option<Size>>,
+    waiting: Option<oneshot::Receiver<()>>,
+) {
+    let mut shutdown = shared.shutdown.or_kick(out.reg.kicked());
+    if let Some(admitted) = waiting {
+        if !out.send(waiting_screen(out.reg.id())).await {
+            return;
+        }
+        tokio::select! {
+            r = admitted => if r.is_err() { return },
+            reason = shutdown.wait() => { out.farewell(&reason).await; return; }
+        }
+    }
+    loop {
+        let mut sub = shared.hub.subscribe();
+        let term = *size.borrow_and_update();
+        let showing = match term {
+            Some(t) if !sub.size.fits_in(t) => too_small(t, sub.size),
+            _ => sub.snapshot,
+        };
+        let sent = tokio::select! {
+            ok = out.send(showing) => ok,
+            reason = shutdown.wait() => { out.farewell(&reason).await; return; }
+        };
+        if !sent {
+            return;
+        }
+        let fits = term.is_none_or(|t| sub.size.fits_in(t));
+        let next = follow(&out, &mut sub.events, &mut size, &mut shutdown, fits).await;
+        if let Next::Stop = next {
+            return;
+        }
+    }
+}
+
+/// Forwards output after a snapshot (when `fits`), until something calls for a repaint.
+async fn follow(
+    out: &Out,
+    events: &mut broadcast::Receiver<Event>,
+    size: &mut watch::Receiver<Option<Size>>,
+    shutdown: &mut Shutdown,
+    fits: bool,
+) -> Next {
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
+            r = size.changed() => return if r.is_ok() { Next::Resync } else { Next::Stop },
+            ev = events.recv() => match ev {
+                Ok(Event::Output(b)) => b,
+                // A new size or a gap: repaint from the model rather than replay.
+                Ok(Event::Resized(_)) | Err(broadcast::error::RecvError::Lagged(_)) => return Next::Resync,
+                Err(broadcast::error::RecvError::Closed) => return Next::Stop,
+            },
+        };
+        if !fits {
+            continue;
+        }
+        let sent = tokio::select! {
+            ok = out.send(chunk) => ok,
+            reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
+        };
+        if !sent {
+            return Next::Stop;
+        }
+    }
+}

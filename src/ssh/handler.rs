@@ -1,0 +1,533 @@
+//! The connection handler: one [`Conn`] per connection answers russh's callbacks. It admits
+//! by token, registers the guest as it authenticates, grants one terminal session, refuses
+//! everything else with a message, and hands keystrokes of read-write guests to the pty writer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::guest::{run_guest, Out};
+use super::watchdog::Phase;
+use super::{Shared, GUEST_INPUT_SLOTS};
+use crate::admission::limiter::{Failure, FailureLimiter, MAX_FAILURES};
+use crate::admission::Ticket;
+use crate::hub::{Input, Source};
+use crate::registry::{Arrival, Kind, Registration};
+use crate::shutdown::Trigger;
+use crate::size::Size;
+use crate::tokens::Login;
+
+/// One SSH connection.
+pub(super) struct Conn {
+    shared: Arc<Shared>,
+    limiter: Arc<FailureLimiter>,
+    peer: SocketAddr,
+    /// A place among the unauthenticated connections, given back on authentication.
+    unauthenticated: Option<Ticket>,
+    /// Tells the connection's watchdog where the connection stands.
+    phase: watch::Sender<Phase>,
+    /// The token presented and what it granted; `None` until authenticated (with
+    /// --authorized-keys, until a listed key is presented too).
+    login: Option<Login>,
+    /// The guest's SSH version line.
+    client: String,
+    /// Kicks this guest; handed to the registry when the guest registers.
+    kick: Option<Trigger>,
+    /// The guest's place in the registry, from authentication to the end of the connection.
+    reg: Option<Arc<Registration>>,
+    /// With `--approve`: resolves when the host lets the guest in.
+    admitted: Option<oneshot::Receiver<()>>,
+    /// The one session channel this connection may open.
+    channel: Option<ChannelId>,
+    /// Whether the guest asked for a terminal (a pty request).
+    pty: bool,
+    /// The guest's terminal size from its pty request, as reported (not clamped); `None` when
+    /// it reported none (zero).
+    term_size: Option<Size>,
+    /// Present once the shell has started.
+    guest: Option<Guest>,
+}
+
+/// A guest whose shell has started. Dropping it ends the guest's task; the registration (and
+/// with it the size vote) goes when the task has gone too.
+struct Guest {
+    reg: Arc<Registration>,
+    /// The guest's terminal size, watched by its task.
+    size: watch::Sender<Option<Size>>,
+    task: JoinHandle<()>,
+    /// This guest's places in the input queue ([`GUEST_INPUT_SLOTS`]).
+    input_slots: Arc<Semaphore>,
+}
+
+/// A guest's keystroke chunk that keeps one of its input slots until the pty writer has
+/// written it and let it go.
+struct Slotted {
+    bytes: Vec<u8>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Slotted {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A rejection that asks for a key: the right token without a listed key (--authorized-keys).
+/// OpenSSH reads an empty method list as "try everything" and would prompt for a password;
+/// naming only publickey ends, when no key fits, with its ordinary
+/// "Permission denied (publickey)." and exit status 255, with no prompt.
+fn need_a_key() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey][..])),
+        partial_success: false,
+    }
+}
+
+/// The rejection of a wrong token. The watchdog then disconnects the client with a message
+/// that says so; the methods named keep the client asking until that message arrives, so that
+/// it is printed. OpenSSH tries publickey and keyboard-interactive before password, so it never
+/// prompts for a password first; a client that only does password (paramiko) is told
+/// "authentication failed" rather than that its method is unsupported.
+fn wrong_token() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(
+            &[
+                MethodKind::PublicKey,
+                MethodKind::KeyboardInteractive,
+                MethodKind::Password,
+            ][..],
+        )),
+        partial_success: false,
+    }
+}
+
+/// What a guest who presented a wrong token is told. It says nothing about valid tokens.
+const WRONG_TOKEN: &str = "npair: that token is not valid for this share; check the login the \
+     host gave you (tokens are new each time npair starts, and the host may have replaced them)";
+
+/// Ends a session channel with a message on stderr and exit status 1: how a request npair does
+/// not grant is refused, since a plain failure loses the message (OpenSSH prints only
+/// "exec request failed").
+fn refuse_channel(session: &mut Session, ch: ChannelId, msg: &str) -> Result<(), russh::Error> {
+    session.channel_success(ch)?;
+    session.extended_data(ch, 1, Bytes::from(format!("{msg}\r\n")))?;
+    session.exit_status_request(ch, 1)?;
+    session.eof(ch)?;
+    session.close(ch)
+}
+
+impl Conn {
+    /// A connection from `peer` that holds `ticket` until it authenticates, tells its watchdog
+    /// where it stands through `phase`, and hands `kick` to the registry when it registers.
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        limiter: Arc<FailureLimiter>,
+        peer: SocketAddr,
+        ticket: Ticket,
+        phase: watch::Sender<Phase>,
+        kick: Trigger,
+    ) -> Conn {
+        Conn {
+            shared,
+            limiter,
+            peer,
+            unauthenticated: Some(ticket),
+            phase,
+            login: None,
+            client: String::new(),
+            kick: Some(kick),
+            reg: None,
+            admitted: None,
+            channel: None,
+            pty: false,
+            term_size: None,
+            guest: None,
+        }
+    }
+
+    fn ours(&self, ch: ChannelId) -> bool {
+        self.channel == Some(ch)
+    }
+
+    fn notice(&self, msg: String) {
+        let _ = self.shared.notices.try_send(msg);
+    }
+
+    /// Registers the guest as it authenticates: from here on it is listed, kicked and rotated
+    /// out like any guest, whether or not it ever opens its terminal.
+    fn register(&mut self) {
+        let (Some(login), Some(kick)) = (self.login, self.kick.take()) else {
+            return;
+        };
+        let arrival = Arrival {
+            kind: Kind::Ssh,
+            login,
+            addr: self.peer,
+            client: self.client.clone(),
+            term: None,
+            kick,
+        };
+        match self.shared.registry.register(arrival) {
+            Ok((reg, waiting)) => {
+                self.reg = Some(Arc::new(reg));
+                self.admitted = waiting;
+                self.phase.send_replace(Phase::Authenticated);
+            }
+            Err(refusal) => {
+                self.notice(format!("refused a guest from {}: {refusal}", self.peer));
+                self.phase
+                    .send_replace(Phase::Refused(format!("npair: {refusal}")));
+            }
+        }
+    }
+
+    /// Starts streaming the session to the guest.
+    fn start_guest(&mut self, ch: ChannelId, reg: Arc<Registration>, session: &mut Session) {
+        let term = self.term_size;
+        reg.start_session(term);
+        let (size_tx, size_rx) = watch::channel(term);
+        let out = Out {
+            handle: session.handle(),
+            ch,
+            reg: Arc::clone(&reg),
+        };
+        let waiting = self.admitted.take();
+        let task =
+            self.shared
+                .tasks
+                .spawn(run_guest(out, Arc::clone(&self.shared), size_rx, waiting));
+        self.guest = Some(Guest {
+            reg,
+            size: size_tx,
+            task,
+            input_slots: Arc::new(Semaphore::new(GUEST_INPUT_SLOTS)),
+        });
+        self.phase.send_replace(Phase::Session);
+    }
+
+    fn refused(&self) -> bool {
+        matches!(*self.phase.borrow(), Phase::Refused(_))
+    }
+
+    /// Refuses the connection: the watchdog disconnects it with `msg`.
+    fn refuse(&self, msg: String) {
+        self.phase.send_replace(Phase::Refused(msg));
+    }
+
+    /// The login a username grants. A wrong token is counted against the address, told to
+    /// the host, and refuses the connection (once: the client's later attempts on the same
+    /// connection are refused without counting again).
+    fn check_token(&self, user: &str) -> Option<Login> {
+        if self.refused() {
+            return None;
+        }
+        let ip = self.peer.ip();
+        if !self.limiter.allowed(ip) {
+            self.refuse(format!(
+                "npair: too many wrong tokens from {ip}; wait a minute, then try the login the \
+                 host gave you"
+            ));
+            return None;
+        }
+        let login = self.shared.tokens.check(user);
+        if login.is_none() {
+            match self.limiter.failed(ip) {
+                Failure::Counted => self.notice(format!("a wrong token from {}", self.peer)),
+                Failure::LockedOut => self.notice(format!(
+                    "{ip} is locked out for a minute after {MAX_FAILURES} wrong tokens"
+                )),
+            }
+            self.refuse(WRONG_TOKEN.to_owned());
+        }
+        login
+    }
+
+    /// A method that carries only the token (`none`, `password`, `keyboard-interactive`).
+    fn by_token(&mut self, user: &str) -> Auth {
+        match self.check_token(user) {
+            // With --authorized-keys the token alone is not enough: the client goes on to
+            // `publickey` (the only method named), where the token is checked again with the key.
+            Some(_) if self.shared.authorized_keys.is_some() => need_a_key(),
+            Some(login) => {
+                self.login = Some(login);
+                Auth::Accept
+            }
+            None => wrong_token(),
+        }
+    }
+
+    /// A key: any key with the right token, or with --authorized-keys a listed one.
+    fn by_key(&mut self, user: &str, key: &russh::keys::PublicKey) -> Option<Login> {
+        let login = self.check_token(user)?;
+        match &self.shared.authorized_keys {
+            Some(keys) if !keys.allows(key) => None,
+            _ => Some(login),
+        }
+    }
+
+    fn key_answer(&self, login: Option<Login>) -> Auth {
+        match login {
+            Some(_) => Auth::Accept,
+            None if self.refused() => wrong_token(),
+            None => need_a_key(),
+        }
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
+        Ok(self.by_token(user))
+    }
+
+    async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.by_token(user))
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        _response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        // No prompts: the token is the username.
+        Ok(self.by_token(user))
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        // Answers "would this key do?" before the client signs with it.
+        let login = self.by_key(user, offer.public_key);
+        Ok(self.key_answer(login))
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let login = self.by_key(user, key.public_key);
+        if login.is_some() {
+            self.login = login;
+        }
+        Ok(self.key_answer(login))
+    }
+
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        self.client = String::from_utf8_lossy(session.remote_sshid()).into_owned();
+        self.unauthenticated = None;
+        self.register();
+        Ok(())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // One shared view per connection; a second session channel (multiplexing) is refused.
+        if self.channel.is_some() || self.reg.is_none() {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        self.channel = Some(channel.id());
+        // Client events are answered in the callbacks below; an undrained Channel would wedge
+        // the whole connection once its queue fills (see CRATES.md).
+        drop(channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        ch: ChannelId,
+        _term: &str,
+        cols: u32,
+        rows: u32,
+        _px_w: u32,
+        _px_h: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if !self.ours(ch) || self.guest.is_some() {
+            return session.channel_failure(ch);
+        }
+        // The terminal type is not used: the guest sees what tmux draws for the host's TERM.
+        self.pty = true;
+        self.term_size = Size::reported(cols, rows);
+        session.channel_success(ch)
+    }
+
+    async fn shell_request(
+        &mut self,
+        ch: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let reg = match (&self.reg, self.ours(ch) && self.guest.is_none()) {
+            (Some(reg), true) => Arc::clone(reg),
+            _ => return session.channel_failure(ch),
+        };
+        let refusal = if !self.pty {
+            // Without a terminal the guest would get the raw screen stream, and its typing would
+            // land in the session unechoed.
+            Some("npair needs a terminal: run ssh with -t (for example `ssh -t ...`)".to_owned())
+        } else if self.shared.tokens.is_stale(reg.login()) {
+            // A new session is a new join: a token the host has replaced does not open one, even
+            // on a connection that logged in before the rotation.
+            Some(
+                "npair: the host has replaced the token this connection logged in with; ask the \
+                 host for the new login"
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        if let Some(msg) = refusal {
+            self.notice(format!(
+                "refused a session from guest {} ({}): {}",
+                reg.id(),
+                self.peer,
+                msg.trim_start_matches("npair: ")
+            ));
+            self.phase.send_replace(Phase::Done);
+            return refuse_channel(session, ch, &msg);
+        }
+        session.channel_success(ch)?;
+        self.start_guest(ch, reg, session);
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        ch: ChannelId,
+        _command: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.notice(format!(
+            "refused a command from {} (only the shared session is offered)",
+            self.peer
+        ));
+        self.phase.send_replace(Phase::Done);
+        refuse_channel(
+            session,
+            ch,
+            "npair: commands are refused here; this server only shares a terminal session. \
+             Connect without a command to join it.",
+        )
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        ch: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.notice(format!(
+            "refused subsystem '{}' from {}",
+            name.escape_debug(),
+            self.peer
+        ));
+        session.channel_failure(ch)
+    }
+
+    async fn x11_request(
+        &mut self,
+        ch: ChannelId,
+        _single: bool,
+        _proto: &str,
+        _cookie: &str,
+        _screen: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(ch)
+    }
+
+    // Not overridden, and so refused by russh's defaults: agent forwarding (`agent_request`
+    // answers false), remote forwarding (`tcpip_forward` and `streamlocal_forward` answer
+    // false), and every channel type but "session" (direct-tcpip, forwarded-tcpip, x11,
+    // streamlocal: the open is rejected). Environment requests are ignored (no reply, as
+    // OpenSSH clients do not ask for one).
+
+    async fn window_change_request(
+        &mut self,
+        ch: ChannelId,
+        cols: u32,
+        rows: u32,
+        _px_w: u32,
+        _px_h: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if !self.ours(ch) {
+            return Ok(());
+        }
+        // A zero width or height means "unknown" (RFC 4254 §6.2): the guest stops voting.
+        let size = Size::reported(cols, rows);
+        self.term_size = size;
+        if let Some(g) = &self.guest {
+            g.reg.set_term(size);
+            g.size.send_replace(size);
+        }
+        Ok(())
+    }
+
+    async fn data(
+        &mut self,
+        ch: ChannelId,
+        data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(g) = &self.guest else {
+            return Ok(());
+        };
+        // Read-only guests (and guests still waiting for the host) watch: their keystrokes go
+        // nowhere. The role is asked each time, as the host may change it.
+        if !self.ours(ch) || !g.reg.can_type() {
+            return Ok(());
+        }
+        // Waits while this guest has all its chunks queued, or when the pty is not keeping up:
+        // this guest's connection is paused (TCP back-pressure), and nothing is buffered
+        // without bound.
+        let Ok(slot) = Arc::clone(&g.input_slots).acquire_owned().await else {
+            return Ok(());
+        };
+        let input = Input {
+            from: Source::Guest(g.reg.id()),
+            bytes: Bytes::from_owner(Slotted {
+                bytes: data.to_vec(),
+                _slot: slot,
+            }),
+        };
+        let _ = self.shared.input.send(input).await;
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        ch: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.ours(ch) {
+            self.guest = None;
+            self.phase.send_replace(Phase::Done);
+        }
+        Ok(())
+    }
+}
