@@ -11,6 +11,7 @@ pub mod control;
 pub mod host;
 pub mod hub;
 pub mod keys;
+pub mod logins;
 pub mod pty;
 pub mod record;
 pub mod registry;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::shutdown::{Shutdown, Trigger};
@@ -28,6 +28,39 @@ pub const MAX_CLIENT_CHARS: usize = 64;
 pub enum Kind {
     Ssh,
     Web,
+}
+
+/// What a guest is, as `npair status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuestRole {
+    /// An SSH guest that may type (once let in).
+    Rw,
+    /// An SSH guest that watches.
+    Ro,
+    /// A web viewer (always read-only).
+    Web,
+}
+
+impl GuestRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuestRole::Rw => "rw",
+            GuestRole::Ro => "ro",
+            GuestRole::Web => "web",
+        }
+    }
+
+    /// Whether it watches only: read-only SSH guests and web viewers.
+    pub fn watches(self) -> bool {
+        self != GuestRole::Rw
+    }
+}
+
+impl std::fmt::Display for GuestRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the host decided about who may join and how many.
@@ -70,11 +103,10 @@ impl std::fmt::Display for Refusal {
 }
 
 /// What `npair status` shows of one guest.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GuestInfo {
     pub id: u64,
-    /// "rw", "ro" or "web".
-    pub role: &'static str,
+    pub role: GuestRole,
     pub address: String,
     pub client: String,
     /// `COLSxROWS` as the guest reported it; `None` for web viewers, and for SSH guests that
@@ -89,9 +121,6 @@ pub struct GuestInfo {
     pub bytes_sent: u64,
     /// False while the guest waits for the host (`--approve`).
     pub admitted: bool,
-    /// Whether it joined with a token that has since been rotated.
-    #[serde(skip)]
-    pub login: Login,
 }
 
 /// The registry. One per share.
@@ -141,10 +170,11 @@ impl Entry {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn label(&self, role: Role) -> &'static str {
-        match self.kind {
-            Kind::Web => "web",
-            Kind::Ssh => role.short(),
+    fn label(&self, role: Role) -> GuestRole {
+        match (self.kind, role) {
+            (Kind::Web, _) => GuestRole::Web,
+            (Kind::Ssh, Role::ReadWrite) => GuestRole::Rw,
+            (Kind::Ssh, Role::ReadOnly) => GuestRole::Ro,
         }
     }
 }
@@ -258,7 +288,7 @@ impl Registry {
         let n = inner.guests.len();
         drop(inner);
         self.count.send_replace(n);
-        let label = entry.label(a.login.role);
+        let label = entry.label(a.login.role).as_str();
         if admit_rx.is_some() {
             let about = format!("guest {id} ({label}) from {}", a.addr.ip());
             self.notice(format!(
@@ -313,7 +343,6 @@ impl Registry {
                         .unwrap_or(0),
                     bytes_sent: e.bytes.load(Ordering::Relaxed),
                     admitted: s.admitted,
-                    login: e.login,
                 }
             })
             .collect()
@@ -325,13 +354,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Disconnects every guest `which` picks; returns their ids.
-    pub fn kick_where(&self, which: impl Fn(&GuestInfo) -> bool, reason: &str) -> Vec<u64> {
-        let picked: Vec<u64> = self
-            .list()
-            .into_iter()
-            .filter(|g| which(g))
-            .map(|g| g.id)
+    /// Disconnects every guest `which` picks by what it is now and the token it logged in
+    /// with; returns their ids.
+    pub fn kick_where(&self, which: impl Fn(GuestRole, Login) -> bool, reason: &str) -> Vec<u64> {
+        let entries: Vec<Arc<Entry>> = self.lock().guests.values().cloned().collect();
+        let picked: Vec<u64> = entries
+            .iter()
+            .filter(|e| which(e.label(e.state().role), e.login))
+            .map(|e| e.id)
             .collect();
         for &id in &picked {
             let _ = self.kick(id, reason);

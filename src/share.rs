@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::TaskTracker;
 
 use crate::admission::limiter::FailureLimiter;
-use crate::control::{self, Control, Request};
+use crate::control::{self, Control, Options, Request};
 use crate::host;
 use crate::hub::{Hub, Input, Source};
 use crate::keys::{self, AuthorizedKeys};
+use crate::logins::{Logins, Reach};
 use crate::pty::Pty;
 use crate::record;
 use crate::registry::{Registry, Rules};
@@ -181,19 +182,24 @@ pub async fn run(cfg: Config) -> Result<()> {
     // it has read the logins.
     let mut signals = Signals::new()?;
     let tokens = Arc::new(Tokens::generate(cfg.read_only));
-    let place = Arc::new(Place {
-        host: banner_host(cfg.listen[0].ip()),
+    // The forward's ports as they stand: `via::supervise` sends new ones after a reconnect.
+    let forwarded = forward
+        .as_ref()
+        .map(|(jump, _, (_, ports))| (jump.clone(), watch::channel(*ports)));
+    let reach = Arc::new(Reach::new(
+        banner_host(cfg.listen[0].ip()),
         port,
-        web: match (&web_listener, cfg.web) {
+        match (&web_listener, cfg.web) {
             (Some(l), Some(addr)) => Some((banner_host(addr.ip()), l.local_addr()?.port())),
             _ => None,
         },
-        via: forward
+        forwarded
             .as_ref()
-            .map(|(jump, _, (_, ports))| (jump.clone(), *ports)),
-    });
+            .map(|(jump, (_, rx))| (jump.clone(), rx.clone())),
+        Arc::clone(&tokens),
+    ));
     let current = tokens.current();
-    let (lan, through) = place.logins(&current);
+    let (lan, through) = reach.logins();
     let bound = listeners
         .iter()
         .map(|l| l.local_addr())
@@ -278,30 +284,31 @@ pub async fn run(cfg: Config) -> Result<()> {
     let started = Instant::now();
     let failures = Arc::new(FailureLimiter::default());
     {
-        let place = Arc::clone(&place);
         let control = Arc::new(Control {
             session: name.clone(),
             registry: Arc::clone(&registry),
             tokens: Arc::clone(&tokens),
             failures: Arc::clone(&failures),
-            logins: Box::new(move |t: &Current| {
-                let (lan, through) = place.logins(t);
-                logins_json(&lan, through.as_ref())
-            }),
+            reach: Arc::clone(&reach),
             host_key: key.fingerprint.clone(),
             started,
             ends_at: cfg.expires.map(|d| started + d),
-            options: serde_json::json!({
-                "read_only": cfg.read_only,
-                "approve": cfg.approve,
-                "max_guests": cfg.max_guests,
-                "expires_secs": cfg.expires.map(|d| d.as_secs()),
-                "authorized_keys": authorized_keys.as_ref().map(AuthorizedKeys::len),
-                "record": cfg.record.as_ref().map(|p| p.display().to_string()),
-            }),
+            options: Options {
+                read_only: cfg.read_only,
+                approve: cfg.approve,
+                max_guests: cfg.max_guests,
+                expires_secs: cfg.expires.map(|d| d.as_secs()),
+                authorized_keys: authorized_keys.as_ref().map(AuthorizedKeys::len),
+                record: cfg.record.as_ref().map(|p| p.display().to_string()),
+            },
             stop: stop_tx,
         });
-        tokio::spawn(control::serve(control_listener, control, shutdown.clone()));
+        tasks.spawn(control::serve(
+            control_listener,
+            control,
+            shutdown.clone(),
+            tasks.clone(),
+        ));
     }
     let shared = Arc::new(ssh::Shared {
         hub: Arc::clone(&hub),
@@ -363,11 +370,12 @@ pub async fn run(cfg: Config) -> Result<()> {
         registry.on_waiting(tx);
         tokio::spawn(prompt_host(rx, tmux.clone(), tty.clone(), name.clone()));
     }
-    if let Some((jump, targets, current)) = forward {
-        tokio::spawn(via::supervise(
+    if let (Some((jump, targets, current)), Some((_, (ports, _)))) = (forward, forwarded) {
+        tasks.spawn(via::supervise(
             jump,
             targets,
             current,
+            ports,
             notice_tx.clone(),
             shutdown.clone(),
         ));
@@ -589,117 +597,6 @@ fn is_link_local(ip: &IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_link_local(),
         IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-    }
-}
-
-fn ssh_command(host: &str, port: u16, token: &str) -> String {
-    format!("ssh -p {port} {token}@{host}")
-}
-
-/// The viewer's URL; an IPv6 host goes in brackets.
-fn web_url(host: &str, port: u16, ro_token: &str) -> String {
-    if host.contains(':') {
-        format!("http://[{host}]:{port}/{ro_token}")
-    } else {
-        format!("http://{host}:{port}/{ro_token}")
-    }
-}
-
-/// Where guests reach this share, to make logins for any tokens (rotation makes new ones).
-struct Place {
-    host: String,
-    port: u16,
-    /// The web viewer's host and port.
-    web: Option<(String, u16)>,
-    via: Option<(via::Jump, via::Forwards)>,
-}
-
-impl Place {
-    /// Logins on the LAN, and through the jump box if there is one.
-    fn logins(&self, tokens: &Current) -> (Logins, Option<Logins>) {
-        let lan = Logins::lan(&self.host, self.port, tokens, self.web.clone());
-        let through = self
-            .via
-            .as_ref()
-            .map(|(jump, ports)| Logins::via(jump, *ports, tokens));
-        (lan, through)
-    }
-}
-
-/// The logins as `npair status` and `npair rotate` show them.
-fn logins_json(lan: &Logins, through: Option<&Logins>) -> serde_json::Value {
-    let main = through.unwrap_or(lan);
-    serde_json::json!({
-        "rw_command": main.rw,
-        "ro_command": main.ro,
-        "web_url": main.web_url,
-        "web_tunnel": main.web_tunnel,
-        "lan_rw_command": through.map(|_| lan.rw.clone()),
-    })
-}
-
-/// The commands and URL a guest uses, and why they take that form.
-struct Logins {
-    host: String,
-    port: u16,
-    /// `None` for a read-only share.
-    rw: Option<String>,
-    ro: String,
-    web_url: Option<String>,
-    /// How guests reach npair through a jump box, and why.
-    how: Option<String>,
-    /// For `-J` logins: how a browser reaches the viewer.
-    web_tunnel: Option<String>,
-}
-
-impl Logins {
-    /// Guests on the LAN or VPN, straight to npair. `web`: the viewer's host and port.
-    fn lan(host: &str, port: u16, tokens: &Current, web: Option<(String, u16)>) -> Logins {
-        Logins {
-            host: host.to_owned(),
-            port,
-            rw: tokens.rw.as_deref().map(|t| ssh_command(host, port, t)),
-            ro: ssh_command(host, port, &tokens.ro),
-            web_url: web.map(|(h, p)| web_url(&h, p, &tokens.ro)),
-            how: None,
-            web_tunnel: None,
-        }
-    }
-
-    /// Guests anywhere the jump box is reachable.
-    fn via(jump: &via::Jump, ports: via::Forwards, tokens: &Current) -> Logins {
-        if ports.reachable {
-            let mut l = Logins::lan(
-                &jump.host,
-                ports.ssh,
-                tokens,
-                ports.web.map(|w| (jump.host.clone(), w)),
-            );
-            l.how = Some(format!(
-                "through {jump}: its sshd lets forwarded ports be reached from outside (GatewayPorts), so guests connect to it directly"
-            ));
-            return l;
-        }
-        let j = |token: &str| format!("ssh -J {jump} -p {} {token}@localhost", ports.ssh);
-        Logins {
-            host: "localhost".to_owned(),
-            port: ports.ssh,
-            rw: tokens.rw.as_deref().map(j),
-            ro: j(&tokens.ro),
-            web_url: None,
-            how: Some(format!(
-                "through {jump}: its sshd keeps forwarded ports on its own loopback (GatewayPorts is off), \
-                 so guests go through it with ssh -J and need an account there"
-            )),
-            web_tunnel: ports.web.map(|w| {
-                let p = jump.port.map(|p| format!(" -p {p}")).unwrap_or_default();
-                format!(
-                    "ssh -N -L 8022:localhost:{w}{p} {}, then open http://localhost:8022/{}",
-                    jump.destination,
-                    tokens.ro
-                )
-            }),
-        }
     }
 }
 

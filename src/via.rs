@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::shutdown::Shutdown;
 
@@ -318,11 +318,13 @@ async fn probe(host: &str, port: u16) -> bool {
 
 /// Keeps the forward up until the shutdown: when ssh exits, start it again after a backoff,
 /// asking for the same ports (so the printed logins stay right), or new ones if those are
-/// taken, and tell the host what happened.
+/// taken (sent on `ports_tx`, so that every login printed afterwards is the new one), and tell
+/// the host what happened.
 pub async fn supervise(
     jump: Jump,
     targets: Targets,
     mut current: (Forwarder, Forwards),
+    ports_tx: watch::Sender<Forwards>,
     notices: mpsc::Sender<String>,
     mut shutdown: Shutdown,
 ) {
@@ -365,6 +367,8 @@ pub async fn supervise(
                             ports.web.map(|w| format!(", web {w}")).unwrap_or_default()
                         ));
                     }
+                    // Every login printed from now on (`npair status`, `npair rotate`) uses them.
+                    ports_tx.send_replace(ports);
                     break (f, ports);
                 }
                 Err(e) => {

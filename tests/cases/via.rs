@@ -92,18 +92,7 @@ fn through_a_jump_box_without_remote_binding_guests_use_ssh_j_and_the_link_recov
 
     // The link drops (npair's ssh is killed): npair brings it back on the same port, and the
     // same printed command works again.
-    let ssh = wait_until("npair's ssh", || {
-        let out = Command::new("pgrep")
-            .args(["-P", &np.pid().to_string(), "-x", "ssh"])
-            .output()
-            .unwrap();
-        let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if pid.is_empty() {
-            Err("no ssh child".to_owned())
-        } else {
-            Ok(pid)
-        }
-    });
+    let ssh = forward_ssh(&np);
     assert!(Command::new("kill")
         .args(["-9", &ssh])
         .status()
@@ -182,4 +171,99 @@ fn an_unreachable_jump_box_is_a_clear_error() {
             && err.contains("Connection refused"),
         "{err}"
     );
+}
+
+/// The pid of npair's `ssh` (the forward), once it runs.
+fn forward_ssh(np: &Npair) -> String {
+    wait_until("npair's ssh", || {
+        let out = Command::new("pgrep")
+            .args(["-P", &np.pid().to_string(), "-x", "ssh"])
+            .output()
+            .unwrap();
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if pid.is_empty() {
+            Err("no ssh child".to_owned())
+        } else {
+            Ok(pid)
+        }
+    })
+}
+
+#[test]
+fn after_the_forward_comes_back_on_new_ports_every_printed_login_is_the_new_one() {
+    let ns = NetNs::new();
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let jb = JumpBox::start(&ns, tmux.path(), false, true);
+    let np = Npair::spawn(npair_via(&ns, &tmux, &jb));
+    let old = np.info["rw_command"].as_str().unwrap().to_owned();
+    let old_port = np.info["ssh_port"].as_u64().unwrap();
+
+    // The link drops, and while it is down something else takes the forwarded port on the jump
+    // box, so npair's forward comes back on another one.
+    let ssh = forward_ssh(&np);
+    assert!(Command::new("kill")
+        .args(["-9", &ssh])
+        .status()
+        .unwrap()
+        .success());
+    let squat = format!(
+        "import socket, time\n\
+         held = []\n\
+         for family, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):\n\
+         \x20   s = socket.socket(family)\n\
+         \x20   s.bind((host, {old_port}))\n\
+         \x20   s.listen()\n\
+         \x20   held.append(s)\n\
+         print('held', flush=True)\n\
+         time.sleep(60)\n"
+    );
+    // sshd frees the port once it sees the connection gone: try until the port is ours
+    // (a bounded number of times, well within npair's one-second backoff).
+    let mut squatter = None;
+    for _ in 0..40 {
+        let mut child = ns
+            .command("python3")
+            .args(["-c", &squat])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        );
+        if line.trim() == "held" {
+            squatter = Some(child);
+            break;
+        }
+        let _ = child.wait();
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let mut squatter = squatter.expect("the old forwarded port never became free");
+    np.wait_stderr("is back on new ports");
+
+    // `npair status` and `npair rotate` print the new logins, and the new one works.
+    let status: serde_json::Value =
+        serde_json::from_str(&tmux.npair_ok(&["status", "--json"])).unwrap();
+    let now = status["logins"]["rw_command"].as_str().unwrap().to_owned();
+    assert_ne!(now, old, "npair status still prints the old login");
+    assert!(!now.contains(&format!(" -p {old_port} ")), "{now}");
+    let mut guest = guest_running(&ns, &jb, &now);
+    guest.wait_text("$");
+    guest.type_str("echo on-the-new-port\r");
+    tmux.wait_pane("fun", "the guest's typing", |t| {
+        t.contains("on-the-new-port")
+    });
+    let rotated: serde_json::Value =
+        serde_json::from_str(&tmux.npair_ok(&["rotate", "--json"])).unwrap();
+    let port_of = |cmd: &str| cmd.split_whitespace().nth(4).map(str::to_owned);
+    assert_eq!(
+        port_of(rotated["logins"]["rw_command"].as_str().unwrap()),
+        port_of(&now),
+        "{rotated}"
+    );
+    let _ = squatter.kill();
+    let _ = squatter.wait();
 }
