@@ -490,12 +490,13 @@ impl Drop for Registration {
             s.vote = None;
             s.role
         };
-        self.registry.count.send_replace(n);
+        // The notice first: whoever waits for the count to reach zero then finds it queued.
         self.registry.notice(format!(
             "guest {} ({}) left",
             self.entry.id,
             self.entry.label(role)
         ));
+        self.registry.count.send_replace(n);
     }
 }
 

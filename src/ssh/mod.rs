@@ -125,7 +125,7 @@ pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Sha
     let unauthenticated = Admission::new(MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_ADDR);
     let penalties = Penalties::new();
     for listener in listeners {
-        tokio::spawn(accept(
+        shared.tasks.spawn(accept(
             listener,
             Arc::clone(&config),
             Arc::clone(&shared),

@@ -86,6 +86,7 @@ pub async fn serve(listener: TcpListener, shared: WebShared) {
         page,
         limiter: FailureLimiter::default(),
     });
+    let tasks = web.shared.tasks.clone();
     let app = axum::Router::new().fallback(route).with_state(web);
     let admission = Admission::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDR);
     loop {
@@ -98,7 +99,7 @@ pub async fn serve(listener: TcpListener, shared: WebShared) {
         let (ticket, pushed_out) = admission.admit(peer.ip());
         let app = app.clone();
         let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let _ticket = ticket;
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use crate::hub::{Event, Hub};
 use crate::shutdown::Shutdown;
@@ -40,12 +41,16 @@ impl Frame {
 }
 
 /// Renders frames until the shutdown. Returns the receiver viewers clone.
-pub fn start(hub: Arc<Hub>, shutdown: Shutdown) -> watch::Receiver<Arc<Frame>> {
+pub fn start(
+    hub: Arc<Hub>,
+    shutdown: Shutdown,
+    tasks: &TaskTracker,
+) -> watch::Receiver<Arc<Frame>> {
     let mut renderer = Renderer::default();
     // Subscribe before the first render, so nothing between the two is missed.
     let events = hub.subscribe().events;
     let (tx, rx) = watch::channel(renderer.render(&hub.screen()));
-    tokio::spawn(run(renderer, hub, events, tx, shutdown));
+    tasks.spawn(run(renderer, hub, events, tx, shutdown));
     rx
 }
 

@@ -1,0 +1,108 @@
+//! Before anything is bound or started: what the user asked for is checked, each refusal
+//! naming the value and what to do.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+use super::Config;
+use crate::control::{self, Request};
+use crate::host;
+use crate::keys::AuthorizedKeys;
+use crate::size::Size;
+use crate::tmux::{self, Tmux};
+
+/// What the checks found: the session to share and how.
+pub(super) struct Plan {
+    pub(super) tmux: Tmux,
+    /// The tmux session to share.
+    pub(super) name: String,
+    /// The directory a created session starts in.
+    cwd: PathBuf,
+    /// Whether the session exists already (otherwise it is created once the share is bound).
+    exists: bool,
+    /// The host's terminal shows the share (not `--headless`).
+    pub(super) attached: bool,
+    /// The session's size to start with.
+    pub(super) size: Size,
+    /// The TERM our tmux client runs under: the host's, or xterm-256color when headless.
+    pub(super) term: String,
+    pub(super) authorized_keys: Option<AuthorizedKeys>,
+}
+
+/// Checks tmux, the session, the host's terminal, and that the session is not shared already.
+pub(super) fn check(cfg: &Config) -> Result<Plan> {
+    let tmux = Tmux::from_env();
+    tmux.check_installed()?;
+    let attached = !cfg.headless;
+
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let (name, create) = match &cfg.session {
+        Some(n) => (n.clone(), cfg.create),
+        None => (tmux::session_name_for_dir(&cwd), true),
+    };
+    let exists = tmux.has_session(&name);
+    if !exists && !create {
+        let sessions = tmux.sessions()?;
+        let listed = if sessions.is_empty() {
+            "no tmux sessions are running".to_owned()
+        } else {
+            format!("sessions: {}", sessions.join(", "))
+        };
+        bail!("tmux session '{name}' not found ({listed}); use --create to create it");
+    }
+    if attached && tmux.current_session().as_deref() == Some(name.as_str()) {
+        bail!(
+            "npair is running inside tmux session '{name}', the one it would share (its screen would contain itself); \
+             run it from a terminal outside that session, or add --headless"
+        );
+    }
+    if attached {
+        host::check_terminal()?;
+    }
+    if control::is_running(&name) {
+        eprintln!("npair: tmux session '{name}' is already shared; here is its status:");
+        let _ = control::run_client(Some(&name), Request::Status, cfg.json);
+        bail!(
+            "not starting a second share of tmux session '{name}'; end the running one with `npair stop {name}` first"
+        );
+    }
+    let authorized_keys = cfg
+        .authorized_keys
+        .as_deref()
+        .map(AuthorizedKeys::load)
+        .transpose()?;
+    let size = if attached {
+        host::size().unwrap_or(cfg.size)
+    } else {
+        cfg.size
+    };
+    let term = if attached {
+        std::env::var("TERM")
+            .ok()
+            .filter(|t| !t.is_empty() && t != "dumb")
+    } else {
+        None
+    }
+    .unwrap_or_else(|| "xterm-256color".to_owned());
+    Ok(Plan {
+        tmux,
+        name,
+        cwd,
+        exists,
+        attached,
+        size,
+        term,
+        authorized_keys,
+    })
+}
+
+impl Plan {
+    /// Creates the session if it does not exist yet (`npair share` with no name, or --create).
+    pub(super) fn create_session(&self) -> Result<()> {
+        if !self.exists {
+            self.tmux.new_session(&self.name, &self.cwd, self.size)?;
+        }
+        Ok(())
+    }
+}

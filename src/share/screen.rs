@@ -1,0 +1,117 @@
+//! The shared screen: our tmux client's pty, the hub that models and fans out what it draws,
+//! the size policy, and the two ways in: the host's keyboard thread, and the writer thread that
+//! takes guests' keystrokes in turn.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use tokio::sync::mpsc;
+
+use crate::host::{self, RawMode};
+use crate::hub::{Hub, Input, Source};
+use crate::pty::Pty;
+use crate::size::{Size, SizePolicy};
+
+/// Guests' keystroke chunks waiting for the pty (the host's take no queue: its keyboard thread
+/// writes them itself). A chunk is one SSH packet (at most 32 KiB), so the queue holds 8 MiB at
+/// worst; a full queue pauses the typists (their TCP windows close), not npair.
+const INPUT_QUEUE: usize = 256;
+
+/// The pty, the hub and the size policy of one share, with its keyboards wired in.
+pub(super) struct Screen {
+    pub(super) hub: Arc<Hub>,
+    pub(super) sizes: Arc<SizePolicy>,
+    pub(super) pty: Arc<Pty>,
+    /// The pty's device: our tmux client's name for tmux.
+    pub(super) tty: PathBuf,
+    /// Guests' keystrokes, to the pty writer thread.
+    pub(super) input: mpsc::Sender<Input>,
+    pub(super) typist: Arc<LastTypist>,
+    /// The host's terminal in raw mode while attached; dropping it puts the terminal back.
+    _raw: Option<RawMode>,
+}
+
+impl Screen {
+    /// Opens the pty at `size` and starts its reader (to the hub, and to the host's terminal
+    /// when `attached`), the guests' writer, and the host's keyboard when `attached`.
+    pub(super) fn start(size: Size, attached: bool) -> Result<Screen> {
+        let hub = Arc::new(Hub::new(size));
+        let sizes = SizePolicy::new(size);
+        let pty = Arc::new(Pty::open(size)?);
+        let tty = pty
+            .tty_name()
+            .context("the pseudo-terminal has no device name")?;
+        {
+            let hub = Arc::clone(&hub);
+            pty.start_reader(move |chunk| {
+                if attached {
+                    // The host sees the bytes first and directly, as with a local `tmux attach`.
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(chunk).and_then(|_| out.flush());
+                }
+                hub.process(chunk);
+            })?;
+        }
+        let writer = pty.take_writer()?;
+        let typist = Arc::new(LastTypist::default());
+        let (input, input_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
+        {
+            let typist = Arc::clone(&typist);
+            crate::pty::start_writer(Arc::clone(&writer), input_rx, move |i: &Input| {
+                typist.typed(i.from)
+            })?;
+        }
+        let raw = if attached {
+            let raw = RawMode::enable()?;
+            let typist = Arc::clone(&typist);
+            host::start_keyboard(move |bytes| {
+                // Written here, on the keyboard's own thread: the host's keystrokes wait for no
+                // queue, and at most for the one guest chunk being written (the lock is fair).
+                let ok = writer.write_whole(bytes).is_ok();
+                typist.typed(Source::Host);
+                ok
+            })?;
+            Some(raw)
+        } else {
+            None
+        };
+        Ok(Screen {
+            hub,
+            sizes,
+            pty,
+            tty,
+            input,
+            typist,
+            _raw: raw,
+        })
+    }
+}
+
+/// Who typed into the pty last: the host or a guest. When our tmux client exits, a detach the
+/// host typed (prefix + d) ends the share; one a guest typed does not, and npair attaches again.
+/// Written by the host's keyboard thread and the guests' writer thread; read when the client
+/// exits.
+#[derive(Default)]
+pub(super) struct LastTypist(Mutex<Option<Source>>);
+
+impl LastTypist {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Source>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn typed(&self, who: Source) {
+        *self.lock() = Some(who);
+    }
+
+    /// Whether the host typed last.
+    pub(super) fn was_host(&self) -> bool {
+        *self.lock() == Some(Source::Host)
+    }
+
+    /// Starts over, for a client attached again.
+    pub(super) fn forget(&self) {
+        *self.lock() = None;
+    }
+}

@@ -1,0 +1,384 @@
+//! The services of a running share, each a task on the share's tracker so that its end waits
+//! for all of them: the guest registry's control socket, the SSH server, the web viewer, the
+//! recording, the forward's supervisor, and the host's side (notices, the size policy applied
+//! to the pty, the expiry, the guest count in the status line, the approval prompt).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tokio::net::UnixListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+use tokio_util::task::TaskTracker;
+
+use super::net::Bound;
+use super::preflight::Plan;
+use super::screen::Screen;
+use super::{Config, End};
+use crate::admission::limiter::FailureLimiter;
+use crate::control::{self, Control, Options};
+use crate::host;
+use crate::hub::Hub;
+use crate::keys::{AuthorizedKeys, HostKey};
+use crate::logins::Reach;
+use crate::pty::Pty;
+use crate::record;
+use crate::registry::{Registry, Rules};
+use crate::shutdown::Shutdown;
+use crate::size::SizePolicy;
+use crate::ssh;
+use crate::tmux::{self, Tmux};
+use crate::tokens::Tokens;
+use crate::via;
+use crate::web;
+
+/// Join/leave notices waiting for the host; past this they are dropped, never queued without bound.
+const NOTICE_QUEUE: usize = 64;
+/// How long before an `--expires` share ends its guests and host are warned (or half the
+/// share's life, for shorter shares), long enough to finish a sentence.
+const EXPIRY_WARNING: Duration = Duration::from_secs(60);
+/// How long the expiry warning stays in tmux's status line, where host and guests see it.
+const EXPIRY_WARNING_SHOWN: Duration = Duration::from_secs(15);
+
+/// What the services are started from. The listeners, the host key and the forward move into
+/// the services that own them from here on.
+pub(super) struct Wiring<'a> {
+    pub(super) cfg: &'a Config,
+    pub(super) plan: Plan,
+    pub(super) key: HostKey,
+    pub(super) bound: Bound,
+    pub(super) control: UnixListener,
+    pub(super) tokens: Arc<Tokens>,
+    pub(super) reach: Arc<Reach>,
+    pub(super) screen: &'a Screen,
+    pub(super) shutdown: &'a Shutdown,
+    pub(super) tasks: &'a TaskTracker,
+    /// The login the attached host is shown in its first notice.
+    pub(super) first_login: String,
+}
+
+/// The running services, as the rest of the share needs them.
+pub(super) struct Running {
+    /// `npair stop` and `--expires` end the share through here.
+    pub(super) ends: mpsc::Receiver<End>,
+    /// Notices for the host.
+    pub(super) notices: mpsc::Sender<String>,
+    pub(super) plan: Plan,
+    /// The guest count in the host's status line, put back as it was when dropped.
+    _status_line: Option<tmux::StatusLine>,
+}
+
+/// Starts every service of the share.
+pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
+    let Wiring {
+        cfg,
+        mut plan,
+        key,
+        bound,
+        control,
+        tokens,
+        reach,
+        screen,
+        shutdown,
+        tasks,
+        first_login,
+    } = w;
+    let attached = plan.attached;
+    let (tmux, name, tty) = (&plan.tmux, &plan.name, &screen.tty);
+    let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
+    if let Some(path) = &cfg.record {
+        record::start(
+            path,
+            &plan.term,
+            Arc::clone(&screen.hub),
+            shutdown.clone(),
+            tasks,
+        )?;
+    }
+    let registry = Registry::new(
+        Arc::clone(&screen.sizes),
+        Rules {
+            approve: cfg.approve,
+            max_guests: cfg.max_guests,
+        },
+        notice_tx.clone(),
+    );
+    let (end_tx, ends) = mpsc::channel::<End>(1);
+    let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
+    let started = Instant::now();
+    let failures = Arc::new(FailureLimiter::default());
+    let authorized_keys = plan.authorized_keys.take();
+    tasks.spawn(control::serve(
+        control,
+        Arc::new(Control {
+            session: name.clone(),
+            registry: Arc::clone(&registry),
+            tokens: Arc::clone(&tokens),
+            failures: Arc::clone(&failures),
+            reach,
+            host_key: key.fingerprint.clone(),
+            started,
+            ends_at: cfg.expires.map(|d| started + d),
+            options: Options {
+                read_only: cfg.read_only,
+                approve: cfg.approve,
+                max_guests: cfg.max_guests,
+                expires_secs: cfg.expires.map(|d| d.as_secs()),
+                authorized_keys: authorized_keys.as_ref().map(AuthorizedKeys::len),
+                record: cfg.record.as_ref().map(|p| p.display().to_string()),
+            },
+            stop: stop_tx,
+        }),
+        shutdown.clone(),
+        tasks.clone(),
+    ));
+    {
+        let end_tx = end_tx.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                Some(()) = stop_rx.recv() => { let _ = end_tx.send(End::Stopped).await; }
+                _ = shutdown.wait() => {}
+            }
+        });
+    }
+    if let Some(web_listener) = bound.web {
+        let frames = web::render::start(Arc::clone(&screen.hub), shutdown.clone(), tasks);
+        tasks.spawn(web::serve(
+            web_listener,
+            web::WebShared {
+                tokens: Arc::clone(&tokens),
+                registry: Arc::clone(&registry),
+                session: name.clone(),
+                frames,
+                shutdown: shutdown.clone(),
+                tasks: tasks.clone(),
+            },
+        ));
+    }
+    let shared = Arc::new(ssh::Shared {
+        hub: Arc::clone(&screen.hub),
+        registry: Arc::clone(&registry),
+        tokens,
+        failures,
+        authorized_keys,
+        input: screen.input.clone(),
+        notices: notice_tx.clone(),
+        shutdown: shutdown.clone(),
+        tasks: tasks.clone(),
+    });
+    tasks.spawn(ssh::serve(bound.listeners, key.key, shared));
+    if let Some(f) = bound.forward {
+        tasks.spawn(via::supervise(
+            f.jump,
+            f.targets,
+            f.current,
+            f.ports,
+            notice_tx.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if let Some(life) = cfg.expires {
+        tasks.spawn(expire(
+            life,
+            end_tx,
+            notice_tx.clone(),
+            (tmux.clone(), tty.clone()),
+            shutdown.clone(),
+        ));
+    }
+    let status_line = attached.then(|| {
+        tasks.spawn(show_count(
+            registry.watch_count(),
+            tmux.clone(),
+            name.clone(),
+            shutdown.clone(),
+        ));
+        tmux::StatusLine::set(tmux, name)
+    });
+    if attached && cfg.approve {
+        let (tx, rx) = mpsc::channel(NOTICE_QUEUE);
+        registry.on_waiting(tx);
+        tasks.spawn(prompt_host(
+            rx,
+            tmux.clone(),
+            tty.clone(),
+            name.clone(),
+            shutdown.clone(),
+        ));
+    }
+    tasks.spawn(show_notices(
+        notice_rx,
+        attached.then(|| (tmux.clone(), tty.clone())),
+        shutdown.clone(),
+        registry.watch_count(),
+    ));
+    tasks.spawn(apply_sizes(
+        Arc::clone(&screen.sizes),
+        Arc::clone(&screen.hub),
+        Arc::clone(&screen.pty),
+        shutdown.clone(),
+    ));
+    if attached {
+        tasks.spawn(follow_host_size(
+            Arc::clone(&screen.sizes),
+            shutdown.clone(),
+        ));
+        let _ = notice_tx.try_send(format!("sharing; {first_login}"));
+    }
+    Ok(Running {
+        ends,
+        notices: notice_tx,
+        plan,
+        _status_line: status_line,
+    })
+}
+
+/// Shows notices to the host: a tmux message on our client when attached, a line on stderr
+/// when headless. At the shutdown it goes on until every guest has left, so that their
+/// leaving is shown too, then ends.
+async fn show_notices(
+    mut rx: mpsc::Receiver<String>,
+    tmux_client: Option<(Tmux, PathBuf)>,
+    mut shutdown: Shutdown,
+    mut guests: watch::Receiver<usize>,
+) {
+    let show = |msg: String| {
+        let tmux_client = tmux_client.clone();
+        async move {
+            match tmux_client {
+                Some((t, p)) => {
+                    let _ = tokio::task::spawn_blocking(move || {
+                        t.display_message(&p, &format!("npair: {msg}"))
+                    })
+                    .await;
+                }
+                None => eprintln!("npair: {msg}"),
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => show(m).await,
+                None => return,
+            },
+            _ = shutdown.wait() => break,
+        }
+    }
+    loop {
+        tokio::select! {
+            biased;
+            m = rx.recv() => match m {
+                Some(m) => show(m).await,
+                None => return,
+            },
+            // A guest's leaving is queued before the count drops, so it is drained below.
+            _ = async { guests.wait_for(|n| *n == 0).await.is_ok() } => break,
+        }
+    }
+    while let Ok(m) = rx.try_recv() {
+        show(m).await;
+    }
+}
+
+/// Applies the size policy's decisions: the model first, then the pty (whose SIGWINCH makes
+/// tmux redraw), so that the redraw is parsed at the new size.
+async fn apply_sizes(sizes: Arc<SizePolicy>, hub: Arc<Hub>, pty: Arc<Pty>, mut shutdown: Shutdown) {
+    let mut rx = sizes.watch();
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return },
+            _ = shutdown.wait() => return,
+        }
+        let size = *rx.borrow_and_update();
+        hub.resize(size);
+        let _ = pty.resize(size);
+    }
+}
+
+/// The host's terminal size is the base of the size policy; SIGWINCH updates it.
+async fn follow_host_size(sizes: Arc<SizePolicy>, mut shutdown: Shutdown) {
+    let Ok(mut winch) = signal(SignalKind::window_change()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            r = winch.recv() => if r.is_none() { return },
+            _ = shutdown.wait() => return,
+        }
+        if let Some(size) = host::size() {
+            sizes.set_base(size);
+        }
+    }
+}
+
+/// Ends the share when `--expires` runs out, warning everyone first: in tmux's status line,
+/// which the host and every guest see, and on stderr.
+async fn expire(
+    life: Duration,
+    end: mpsc::Sender<End>,
+    notices: mpsc::Sender<String>,
+    (tmux, tty): (Tmux, PathBuf),
+    mut shutdown: Shutdown,
+) {
+    let run = async {
+        let warn_before = EXPIRY_WARNING.min(life / 2);
+        tokio::time::sleep(life - warn_before).await;
+        let msg = format!(
+            "npair: this share ends in {} (the host set a time limit)",
+            control::duration(warn_before.as_secs().max(1))
+        );
+        let _ = notices.try_send(msg.trim_start_matches("npair: ").to_owned());
+        let shown = EXPIRY_WARNING_SHOWN.min(warn_before);
+        let _ =
+            tokio::task::spawn_blocking(move || tmux.display_message_for(&tty, &msg, shown)).await;
+        tokio::time::sleep(warn_before).await;
+        let _ = end.send(End::Expired).await;
+    };
+    tokio::select! {
+        _ = run => {}
+        _ = shutdown.wait() => {}
+    }
+}
+
+/// Keeps the guest count in the host's status line.
+async fn show_count(
+    mut count: watch::Receiver<usize>,
+    tmux: Tmux,
+    name: String,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        let n = *count.borrow_and_update();
+        let (t, s) = (tmux.clone(), name.clone());
+        let _ = tokio::task::spawn_blocking(move || t.set_guest_count(&s, n)).await;
+        tokio::select! {
+            r = count.changed() => if r.is_err() { return },
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// Asks the attached host, in a tmux prompt on our client, about each guest that waits.
+async fn prompt_host(
+    mut waiting: mpsc::Receiver<(u64, String)>,
+    tmux: Tmux,
+    tty: PathBuf,
+    name: String,
+    mut shutdown: Shutdown,
+) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    loop {
+        let (id, about) = tokio::select! {
+            w = waiting.recv() => match w { Some(w) => w, None => return },
+            _ = shutdown.wait() => return,
+        };
+        let (t, p, e, n) = (tmux.clone(), tty.clone(), exe.clone(), name.clone());
+        let _ = tokio::task::spawn_blocking(move || t.ask_approval(&p, &e, &n, id, &about)).await;
+    }
+}
