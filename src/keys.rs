@@ -152,10 +152,6 @@ impl AuthorizedKeys {
         self.keys.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     /// Whether `key` is listed (comments are not compared).
     pub fn allows(&self, key: &PublicKey) -> bool {
         self.keys.iter().any(|k| k.key_data() == key.key_data())

@@ -5,21 +5,21 @@
 //! host's own terminal; the [`registry`] knows who is connected, and the [`control`] socket
 //! lets the host act on it while the share runs. See DESIGN.md beside the repository for the reasons.
 
-pub mod admission;
+pub(crate) mod admission;
 pub mod cli;
 pub mod control;
 pub mod host;
 pub mod hub;
-pub mod keys;
-pub mod logins;
-pub mod pty;
-pub mod record;
-pub mod registry;
+pub(crate) mod keys;
+pub(crate) mod logins;
+pub(crate) mod pty;
+pub(crate) mod record;
+pub(crate) mod registry;
 pub mod share;
-pub mod shutdown;
+pub(crate) mod shutdown;
 pub mod size;
 pub mod ssh;
-pub mod tmux;
+pub(crate) mod tmux;
 pub mod tokens;
 pub mod via;
-pub mod web;
+pub(crate) mod web;

@@ -5,9 +5,9 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -18,8 +18,9 @@ use tokio_util::task::TaskTracker;
 use crate::hub::{Event, Hub};
 use crate::shutdown::Shutdown;
 
-/// How often buffered events reach the file: a crash loses at most this much of the recording.
-const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Events on their way to the file's writer thread. Past this the recorder waits for the disk,
+/// falls behind the hub, and catches up with a snapshot, as a slow guest does.
+const RECORD_QUEUE: usize = 256;
 
 /// Creates the file (failing at once, before the share starts, if it cannot be written) and
 /// records on `tasks` until the shutdown.
@@ -49,9 +50,30 @@ pub fn start(
     let started = Instant::now();
     event(&mut out, started, "o", &sub.snapshot)?;
     out.flush()?;
+    // The file is written on a thread of its own, never on the runtime's: a slow disk stalls
+    // only the recording.
+    let (lines, queued) = tokio::sync::mpsc::channel(RECORD_QUEUE);
     let path = path.to_path_buf();
-    tasks.spawn(record(out, path, started, hub, sub.events, shutdown));
+    tasks.spawn_blocking(move || write(out, queued, &path));
+    tasks.spawn(record(lines, started, hub, sub.events, shutdown));
     Ok(())
+}
+
+/// Writes each event's line, flushing whenever no more are waiting (so a crash loses only what
+/// was still queued), until the recorder is done.
+fn write(mut out: BufWriter<File>, mut queued: tokio::sync::mpsc::Receiver<Vec<u8>>, path: &Path) {
+    let result: std::io::Result<()> = (|| {
+        while let Some(line) = queued.blocking_recv() {
+            out.write_all(&line)?;
+            if queued.is_empty() {
+                out.flush()?;
+            }
+        }
+        out.flush()
+    })();
+    if let Err(e) = result {
+        eprintln!("npair: the recording '{}' stopped: {e}", path.display());
+    }
 }
 
 fn event(out: &mut impl Write, started: Instant, code: &str, data: &[u8]) -> std::io::Result<()> {
@@ -60,47 +82,44 @@ fn event(out: &mut impl Write, started: Instant, code: &str, data: &[u8]) -> std
     writeln!(out, "{line}")
 }
 
+/// Follows the hub and turns what it sends into the recording's lines.
 async fn record(
-    mut out: BufWriter<File>,
-    path: PathBuf,
+    lines: tokio::sync::mpsc::Sender<Vec<u8>>,
     started: Instant,
     hub: Arc<Hub>,
     mut events: tokio::sync::broadcast::Receiver<Event>,
     mut shutdown: Shutdown,
 ) {
-    let mut flush = tokio::time::interval(FLUSH_INTERVAL);
-    let result: std::io::Result<()> = async {
-        loop {
-            let ev = tokio::select! {
-                ev = events.recv() => ev,
-                _ = flush.tick() => { out.flush()?; continue; }
-                _ = shutdown.wait() => break,
-            };
-            match ev {
-                Ok(Event::Output(b)) => event(&mut out, started, "o", &b)?,
-                Ok(Event::Resized(s)) => event(
-                    &mut out,
-                    started,
-                    "r",
-                    format!("{}x{}", s.cols, s.rows).as_bytes(),
-                )?,
-                Err(RecvError::Lagged(_)) => {
-                    let sub = hub.subscribe();
-                    events = sub.events;
-                    let snap: Bytes = sub.snapshot;
-                    event(&mut out, started, "o", &snap)?;
-                }
-                Err(RecvError::Closed) => break,
+    let line = |code: &str, data: &[u8]| {
+        let mut out = Vec::new();
+        let _ = event(&mut out, started, code, data);
+        out
+    };
+    loop {
+        let ev = tokio::select! {
+            ev = events.recv() => ev,
+            _ = shutdown.wait() => break,
+        };
+        let next = match ev {
+            Ok(Event::Output(b)) => line("o", &b),
+            Ok(Event::Resized(s)) => line("r", format!("{}x{}", s.cols, s.rows).as_bytes()),
+            Err(RecvError::Lagged(_)) => {
+                let sub = hub.subscribe();
+                events = sub.events;
+                let snap: Bytes = sub.snapshot;
+                line("o", &snap)
             }
+            Err(RecvError::Closed) => break,
+        };
+        // The writer is gone only when the file failed; it said so.
+        if lines.send(next).await.is_err() {
+            return;
         }
-        // What the tmux client drew as it left is in the ring still.
-        while let Ok(Event::Output(b)) = events.try_recv() {
-            event(&mut out, started, "o", &b)?;
-        }
-        out.flush()
     }
-    .await;
-    if let Err(e) = result {
-        eprintln!("npair: the recording '{}' stopped: {e}", path.display());
+    // What the tmux client drew as it left is in the ring still.
+    while let Ok(Event::Output(b)) = events.try_recv() {
+        if lines.send(line("o", &b)).await.is_err() {
+            return;
+        }
     }
 }

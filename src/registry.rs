@@ -223,10 +223,6 @@ impl Registry {
         })
     }
 
-    pub fn rules(&self) -> Rules {
-        self.rules
-    }
-
     /// Where to announce guests that wait for the host (the attached host's tmux prompt).
     pub fn on_waiting(&self, tx: mpsc::Sender<(u64, String)>) {
         *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
@@ -421,6 +417,30 @@ impl Registry {
         }
         e.kick.fire("the host did not let you in");
         Ok(())
+    }
+}
+
+/// How a guest's wait for the host (`--approve`) ended.
+pub enum Waited {
+    /// The host let it in.
+    In,
+    /// Its registration went, or the guest itself left while waiting: nothing to say.
+    Gone,
+    /// It was turned away or kicked, or the share ended: tell it this.
+    Ended(Arc<str>),
+}
+
+/// Waits, for a guest that must, until the host decides (or the guest leaves: `gone`). Both
+/// transports wait the same way; only what they show while waiting differs.
+pub async fn wait_for_host(
+    admitted: oneshot::Receiver<()>,
+    shutdown: &mut Shutdown,
+    gone: impl std::future::Future,
+) -> Waited {
+    tokio::select! {
+        r = admitted => if r.is_ok() { Waited::In } else { Waited::Gone },
+        reason = shutdown.wait() => Waited::Ended(reason),
+        _ = gone => Waited::Gone,
     }
 }
 

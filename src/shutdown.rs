@@ -47,12 +47,6 @@ impl Trigger {
 }
 
 impl Shutdown {
-    /// The reason, once the shutdown (or the kick) has started.
-    pub fn reason(&self) -> Option<Arc<str>> {
-        let kicked = self.kick.as_ref().and_then(|k| k.borrow().clone());
-        self.rx.borrow().clone().or(kicked)
-    }
-
     /// This listener, also stopped when `kick` fires.
     pub fn or_kick(&self, kick: &Shutdown) -> Shutdown {
         Shutdown {

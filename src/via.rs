@@ -103,7 +103,7 @@ impl fmt::Display for Jump {
 
 /// The ports on the jump box, and whether guests can reach them directly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Forwards {
+pub(crate) struct Forwards {
     pub ssh: u16,
     pub web: Option<u16>,
     /// True when a forwarded port answers on the jump box's own address (sshd's GatewayPorts
@@ -114,13 +114,13 @@ pub struct Forwards {
 
 /// What to forward: npair's local SSH port, and its web port when the viewer is on.
 #[derive(Clone, Copy, Debug)]
-pub struct Targets {
+pub(crate) struct Targets {
     pub ssh: SocketAddr,
     pub web: Option<SocketAddr>,
 }
 
 /// A running forward: the ssh process and what it forwards.
-pub struct Forwarder {
+pub(crate) struct Forwarder {
     child: Child,
     /// ssh's own messages (not its debug lines), newest last.
     said: Arc<Mutex<Vec<String>>>,
@@ -143,7 +143,7 @@ fn last_words(said: &Mutex<Vec<String>>) -> String {
 
 /// Starts ssh with remote forwards of `targets` on `jump`, asking for the ports in `want`
 /// (0: the jump box picks), and waits until every forward is up.
-pub async fn establish(
+pub(crate) async fn establish(
     jump: &Jump,
     targets: Targets,
     want: Option<Forwards>,
@@ -320,7 +320,7 @@ async fn probe(host: &str, port: u16) -> bool {
 /// asking for the same ports (so the printed logins stay right), or new ones if those are
 /// taken (sent on `ports_tx`, so that every login printed afterwards is the new one), and tell
 /// the host what happened.
-pub async fn supervise(
+pub(crate) async fn supervise(
     jump: Jump,
     targets: Targets,
     mut current: (Forwarder, Forwards),

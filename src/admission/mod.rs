@@ -81,9 +81,12 @@ impl Admission {
             rx,
         )
     }
+}
 
+#[cfg(test)]
+impl Admission {
     /// Connections waiting now.
-    pub fn waiting(&self) -> usize {
+    fn waiting(&self) -> usize {
         self.waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -99,7 +99,8 @@ impl Penalties {
     }
 
     /// The penalty `source` has pending at `now`.
-    pub fn pending(&self, source: Source, now: Instant) -> Duration {
+    #[cfg(test)]
+    fn pending(&self, source: Source, now: Instant) -> Duration {
         let map = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         map.get(&source)
             .map_or(Duration::ZERO, |r| r.drained.saturating_duration_since(now))
@@ -152,12 +153,9 @@ impl Penalties {
     }
 
     /// Sources remembered now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.sources.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

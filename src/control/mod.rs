@@ -19,9 +19,10 @@ mod client;
 mod server;
 mod socket;
 
-pub use client::{duration, run_client};
-pub use server::{serve, Control};
-pub use socket::{bind, is_running, socket_dir, SocketGuard};
+pub(crate) use client::duration;
+pub use client::run_client;
+pub(crate) use server::{serve, Control};
+pub(crate) use socket::{bind, is_running};
 
 /// The longest request line read: requests are a few dozen bytes; a client sending more is
 /// not ours.

@@ -12,7 +12,7 @@ use tokio::time::timeout;
 
 use super::Shared;
 use crate::hub::Event;
-use crate::registry::Registration;
+use crate::registry::{wait_for_host, Registration, Waited};
 use crate::shutdown::{Shutdown, FAREWELL_TIMEOUT};
 use crate::size::Size;
 
@@ -90,9 +90,11 @@ pub(super) async fn run_guest(
         if !out.send(waiting_screen(out.reg.id())).await {
             return;
         }
-        tokio::select! {
-            r = admitted => if r.is_err() { return },
-            reason = shutdown.wait() => { out.farewell(&reason).await; return; }
+        // The guest's channel closing ends this task from outside (the handler drops it).
+        match wait_for_host(admitted, &mut shutdown, std::future::pending::<()>()).await {
+            Waited::In => {}
+            Waited::Gone => return,
+            Waited::Ended(reason) => return out.farewell(&reason).await,
         }
     }
     loop {

@@ -63,7 +63,7 @@ pub const GUEST_INPUT_SLOTS: usize = 4;
 const KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// What every connection shares. Built by `share`.
-pub struct Shared {
+pub(crate) struct Shared {
     pub hub: Arc<Hub>,
     /// Who is connected; guests register there when their shell starts.
     pub registry: Arc<Registry>,
@@ -119,7 +119,7 @@ fn config(key: PrivateKey, publickey_only: bool) -> russh::server::Config {
 }
 
 /// Accepts guests on every listener until the shutdown.
-pub async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Shared>) {
+pub(crate) async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Shared>) {
     let config = Arc::new(config(key, shared.authorized_keys.is_some()));
     let limiter = Arc::clone(&shared.failures);
     let unauthenticated = Admission::new(MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_ADDR);

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::limiter::FailureLimiter;
 use crate::admission::Admission;
-use crate::registry::{Arrival, Kind, Registration, Registry};
+use crate::registry::{wait_for_host, Arrival, Kind, Registration, Registry, Waited};
 use crate::shutdown::{self, Shutdown};
 use crate::tokens::{Login, Tokens};
 use render::Frame;
@@ -248,11 +248,11 @@ async fn view(mut ws: WebSocket, web: Arc<Web>, login: Login, peer: SocketAddr, 
         if !send(&mut ws, &reg, msg).await {
             return;
         }
-        tokio::select! {
-            r = admitted => if r.is_err() { return },
-            reason = shutdown.wait() => return goodbye(ws, &reason).await,
-            // A viewer that closes its page while waiting leaves.
-            _ = ws.recv() => return,
+        // A viewer that closes its page while waiting leaves.
+        match wait_for_host(admitted, &mut shutdown, ws.recv()).await {
+            Waited::In => {}
+            Waited::Gone => return,
+            Waited::Ended(reason) => return goodbye(ws, &reason).await,
         }
     }
     let mut last: Option<u64> = None;
