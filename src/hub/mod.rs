@@ -62,7 +62,7 @@ pub enum Event {
 pub struct Subscription {
     pub snapshot: Bytes,
     pub events: broadcast::Receiver<Event>,
-    pub size: Size,
+    pub(crate) size: Size,
 }
 
 /// Who typed an input chunk.
@@ -148,7 +148,7 @@ impl Hub {
 
     /// Changes the model's size. Call before resizing the pty, so that the redraw tmux sends
     /// in answer is parsed at the new size.
-    pub fn resize(&self, size: Size) {
+    pub(crate) fn resize(&self, size: Size) {
         let mut inner = self.lock();
         inner
             .parser
@@ -158,14 +158,8 @@ impl Hub {
         let _ = inner.tx.send(Event::Resized(size));
     }
 
-    /// The current size of the model.
-    pub fn size(&self) -> Size {
-        let (rows, cols) = self.lock().parser.screen().size();
-        Size::new(cols.get(), rows.get())
-    }
-
     /// A copy of the current screen (for renderers and tests).
-    pub fn screen(&self) -> vt100::Screen {
+    pub(crate) fn screen(&self) -> vt100::Screen {
         self.lock().parser.screen().clone()
     }
 
