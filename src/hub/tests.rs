@@ -1,0 +1,117 @@
+//! The hub's contract, tested through `Hub` alone: a subscriber that joins at any point ends
+//! with the host's screen, and one that lags is told so and joins again from the model.
+
+use proptest::prelude::*;
+use tokio::sync::broadcast;
+
+use super::oracle::{assert_same_screen, parse};
+use super::{Event, Hub, RING_CHUNKS};
+use crate::size::Size;
+
+/// Terminal output that exercises what tmux sends: text, colours, cursor moves, erases,
+/// scroll regions and scrolling, the alternate screen, modes, wide characters.
+fn terminal_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        "[a-z0-9 ]{1,12}".prop_map(|s| s.into_bytes()),
+        Just(b"\r\n".to_vec()),
+        Just(b"\n".to_vec()),
+        Just("界😀é".as_bytes().to_vec()),
+        (1u8..30, 1u8..90).prop_map(|(r, c)| format!("\x1b[{r};{c}H").into_bytes()),
+        (0u8..8, 0u8..8).prop_map(|(f, b)| format!("\x1b[3{f};4{b}m").into_bytes()),
+        (0u8..=255).prop_map(|i| format!("\x1b[38;5;{i}m").into_bytes()),
+        prop_oneof![
+            Just("\x1b[1m"),
+            Just("\x1b[3m"),
+            Just("\x1b[4m"),
+            Just("\x1b[7m"),
+            Just("\x1b[2m"),
+            Just("\x1b[m")
+        ]
+        .prop_map(|s| s.as_bytes().to_vec()),
+        (1u8..20, 2u8..30).prop_map(|(t, b)| format!("\x1b[{t};{b}r").into_bytes()),
+        Just(b"\x1b[r".to_vec()),
+        prop_oneof![
+            Just("\x1b[K"),
+            Just("\x1b[J"),
+            Just("\x1b[2J"),
+            Just("\x1b[1K"),
+            Just("\x1bM"),
+            Just("\x1b[3L"),
+            Just("\x1b[2M"),
+            Just("\x1b[2S"),
+            Just("\x1b[P"),
+            Just("\x1b[4@")
+        ]
+        .prop_map(|s| s.as_bytes().to_vec()),
+        prop_oneof![
+            Just("\x1b[?1049h"),
+            Just("\x1b7"),
+            Just("\x1b8"),
+            Just("\x1b[?1049l"),
+            Just("\x1b[?25l"),
+            Just("\x1b[?25h"),
+            Just("\x1b[?1h"),
+            Just("\x1b="),
+            Just("\x1b>"),
+            Just("\x1b[?2004h"),
+            Just("\x1b[?1000h"),
+            Just("\x1b[?1006h")
+        ]
+        .prop_map(|s| s.as_bytes().to_vec()),
+    ];
+    prop::collection::vec(piece, 0..80).prop_map(|v| v.concat())
+}
+
+proptest! {
+    /// The hub invariant: for any output cut into chunks at any points, a subscriber that
+    /// joins after any chunk, applies the snapshot and then every later chunk, ends with
+    /// exactly the screen of a terminal that saw everything from the start.
+    #[test]
+    fn join_at_any_point_gives_the_hosts_screen(
+        bytes in terminal_bytes(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        join in any::<prop::sample::Index>(),
+    ) {
+        let size = Size::new(40, 12);
+        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        points.extend([0, bytes.len()]);
+        points.sort_unstable();
+        points.dedup();
+        let chunks: Vec<&[u8]> = points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
+        let join_at = join.index(chunks.len() + 1);
+
+        let hub = Hub::new(size);
+        let mut guest = None;
+        for (i, chunk) in chunks.iter().enumerate() {
+            if i == join_at { guest = Some(hub.subscribe()); }
+            hub.process(chunk);
+        }
+        let mut sub = guest.unwrap_or_else(|| hub.subscribe());
+        let mut stream = sub.snapshot.to_vec();
+        while let Ok(Event::Output(b)) = sub.events.try_recv() { stream.extend_from_slice(&b); }
+
+        let host = parse(size, &bytes);
+        let joiner = parse(size, &stream);
+        assert_same_screen(host.screen(), joiner.screen())?;
+        assert_same_screen(&hub.screen(), host.screen())?;
+    }
+}
+
+#[test]
+fn lagging_subscriber_is_told_and_resubscribes_to_the_present() {
+    let hub = Hub::new(Size::new(20, 5));
+    let mut sub = hub.subscribe();
+    for i in 0..RING_CHUNKS + 10 {
+        hub.process(format!("\r\n{i}").as_bytes());
+    }
+    assert!(matches!(
+        sub.events.try_recv(),
+        Err(broadcast::error::TryRecvError::Lagged(_))
+    ));
+    let again = hub.subscribe();
+    let screen = parse(Size::new(20, 5), &again.snapshot);
+    assert!(screen
+        .screen()
+        .contents()
+        .contains(&format!("{}", RING_CHUNKS + 9)));
+}
