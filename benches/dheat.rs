@@ -22,7 +22,7 @@ use util::{Npair, Term, Tmux};
 
 /// Joins per figure; the table shows the median and the slowest of those that got in.
 const ROUNDS: usize = 5;
-/// Concurrent flooding connections (`ssh-audit --dheat=N`), as in the issue.
+/// Concurrent flooding connections (`ssh-audit --dheat=N`): the flood that shut guests out.
 const FLOOD: u32 = 10;
 /// Time the flood gets to start its workers before guests join.
 const FLOOD_RAMP: Duration = Duration::from_secs(4);

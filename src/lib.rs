@@ -1,9 +1,10 @@
 //! npair: share a tmux session over a built-in SSH server.
 //!
-//! `share` wires the parts: one tmux client in a [`pty`], whose output the [`hub`] models and
-//! fans out to [`ssh`] guests; the [`size`] policy decides the pty's size; [`host`] is the
-//! host's own terminal; the [`registry`] knows who is connected, and the [`control`] socket
-//! lets the host act on it while the share runs. See DESIGN.md beside the repository for the reasons.
+//! `share` wires the parts: one tmux client in a `pty`, whose output the [`hub`] models and
+//! fans out to [`ssh`] guests and `web` viewers; the [`size`] policy decides the pty's size;
+//! [`host`] is the host's own terminal; the `registry` knows who is connected, and the
+//! [`control`] socket lets the host act on it while the share runs. `admission` guards the door
+//! before anyone has authenticated; `logins` knows where guests reach the share.
 
 pub(crate) mod admission;
 pub mod cli;

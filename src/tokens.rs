@@ -6,7 +6,7 @@ use std::sync::RwLock;
 
 use subtle::ConstantTimeEq;
 
-/// Bytes of randomness per token: 128 bits, as the issue and DESIGN require.
+/// Bytes of randomness per token: 128 bits, past any guessing at the lockout's rate.
 pub const TOKEN_BYTES: usize = 16;
 /// Marks the read-only token so that people can tell the two apart.
 pub const RO_PREFIX: &str = "ro-";

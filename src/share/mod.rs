@@ -5,7 +5,7 @@
 //! - `screen`: the pty, the hub and the size policy start, with the keyboards wired in.
 //! - `services`: the SSH server, web viewer, control socket, recording and the host's side
 //!   start, each a task on the share's tracker.
-//! - `attach`: our tmux client runs until something ends the share ([`End`]).
+//! - `attach`: our tmux client runs until something ends the share (`End`).
 //!
 //! Then everyone is told why, every task is given time to say goodbye, and the host's terminal
 //! is put back.

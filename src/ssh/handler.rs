@@ -350,7 +350,7 @@ impl russh::server::Handler for Conn {
         }
         self.channel = Some(channel.id());
         // Client events are answered in the callbacks below; an undrained Channel would wedge
-        // the whole connection once its queue fills (see CRATES.md).
+        // the whole connection once its queue fills: russh queues every client event into it.
         drop(channel);
         reply.accept().await;
         Ok(())

@@ -40,7 +40,7 @@ use crate::tokens::Tokens;
 /// but our guests never type a password, so a live client needs well under a second.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections that have not authenticated yet, at most (OpenSSH's MaxStartups is 10:30:100).
-/// Past it a newcomer pushes out the oldest waiting connection ([`crate::admission`]): a real
+/// Past it a newcomer pushes out the oldest waiting connection (`admission`): a real
 /// guest authenticates within milliseconds, so a flood of idle connections cannot lock it out.
 pub const MAX_UNAUTHENTICATED: usize = 64;
 /// The same, per source address: one address's flood then only pushes out its own connections.
