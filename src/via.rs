@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::shutdown::Shutdown;
@@ -122,6 +122,8 @@ pub(crate) struct Targets {
 /// A running forward: the ssh process and what it forwards.
 pub(crate) struct Forwarder {
     child: Child,
+    /// Keeps ssh tied to npair's life (see `platform`).
+    _tie: crate::platform::Tie,
     /// ssh's own messages (not its debug lines), newest last.
     said: Arc<Mutex<Vec<String>>>,
 }
@@ -148,7 +150,9 @@ pub(crate) async fn establish(
     targets: Targets,
     want: Option<Forwards>,
 ) -> Result<(Forwarder, Forwards)> {
-    let mut cmd = Command::new("ssh");
+    // The forward must not outlive npair, even when npair is killed outright (SIGKILL skips
+    // kill_on_drop).
+    let mut cmd = crate::platform::tied_command("ssh");
     cmd.args([
         "-N",
         "-T",
@@ -187,19 +191,9 @@ pub(crate) async fn establish(
         ));
     }
     cmd.arg("--").arg(&jump.destination);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
+    cmd.stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // The forward must not outlive npair, even when npair is killed outright (SIGKILL skips
-    // kill_on_drop): the kernel sends ssh SIGTERM when the npair thread that started it ends.
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             anyhow::anyhow!(
@@ -209,6 +203,7 @@ pub(crate) async fn establish(
             anyhow::Error::new(e).context("cannot run ssh")
         }
     })?;
+    let tie = crate::platform::Tie::take(&mut child);
 
     let said = Arc::new(Mutex::new(Vec::new()));
     let (up_tx, up_rx) = oneshot::channel();
@@ -232,7 +227,11 @@ pub(crate) async fn establish(
     };
     let reachable = probe(&jump.host, ports.0).await;
     Ok((
-        Forwarder { child, said },
+        Forwarder {
+            child,
+            _tie: tie,
+            said,
+        },
         Forwards {
             ssh: ports.0,
             web: ports.1,

@@ -7,7 +7,8 @@ use tokio::net::TcpStream;
 /// OpenSSH clients send the key exchange as two small writes with Nagle's algorithm on (they
 /// turn it off only once the session is interactive): KEXINIT, then KEXDH_INIT. We have nothing
 /// to answer KEXINIT with, so a delayed ACK would hold KEXDH_INIT back for 40 ms, most of a
-/// join. Linux leaves quick-ack mode by itself, hence the call after every read.
+/// join. Linux leaves quick-ack mode by itself, hence the call after every read. Elsewhere
+/// this is a plain stream (`platform`).
 pub(super) struct QuickAck(pub(super) TcpStream);
 
 impl tokio::io::AsyncRead for QuickAck {
@@ -18,7 +19,7 @@ impl tokio::io::AsyncRead for QuickAck {
     ) -> std::task::Poll<std::io::Result<()>> {
         let r = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
         if r.is_ready() {
-            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+            crate::platform::quick_ack(&self.0);
         }
         r
     }
