@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use portable_pty::CommandBuilder;
-use util::{npair_bin, Npair, Term, Tmux};
+use util::{Npair, Term, Tmux};
 
 const SESSION: &str = "funproject";
 const COLS: u16 = 120;
@@ -430,19 +430,7 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
 /// `tmux attach` in the same kind of pty.
 fn host_echo(tmux: &Tmux, npair: bool, samples: usize) -> Vec<f64> {
     let mut term = if npair {
-        let mut cmd = CommandBuilder::new(npair_bin());
-        cmd.args([
-            "share",
-            SESSION,
-            "--listen",
-            "127.0.0.1:0",
-            "--no-web",
-            "--host-key",
-        ]);
-        cmd.arg(tmux.path().join("host_ed25519"));
-        cmd.env("TMUX_TMPDIR", tmux.path());
-        cmd.env_remove("TMUX");
-        Term::spawn(cmd, COLS, ROWS)
+        Term::spawn(Term::host_command(tmux, &[SESSION]), COLS, ROWS)
     } else {
         let mut cmd = CommandBuilder::new("tmux");
         cmd.arg("-S");
@@ -873,7 +861,7 @@ fn today() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .map(|o| util::stdout(&o).trim().to_owned())
         .unwrap_or_default()
 }
 

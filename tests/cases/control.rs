@@ -184,37 +184,15 @@ fn rotate_gives_new_logins_and_kick_drops_guests_with_the_old_token() {
 fn the_web_viewer_follows_a_rotated_read_only_token() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let np = Npair::start_args(
-        &tmux,
-        &["fun", "--headless", "--json", "--web", "127.0.0.1:0"],
-    );
-    let old_url = np.info["web_url"].as_str().unwrap().to_owned();
-    // The HTTP status of a GET of `url` (http://127.0.0.1:PORT/PATH).
-    let get = |url: &str| {
-        use std::io::{Read, Write};
-        let rest = url.strip_prefix("http://").unwrap();
-        let (addr, path) = rest.split_at(rest.find('/').unwrap());
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut reply = String::new();
-        let _ = s.read_to_string(&mut reply);
-        reply
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    assert_eq!(get(&old_url), "200");
+    let np = Npair::start_web(&tmux, "fun");
+    let old_url = np.web_url();
+    assert_eq!(http_get(&old_url).0, 200);
     let v: serde_json::Value =
         serde_json::from_str(&tmux.npair_ok(&["rotate", "--ro", "--json"])).unwrap();
     let new_url = v["logins"]["web_url"].as_str().unwrap();
     assert_ne!(new_url, old_url);
-    assert_eq!(get(&old_url), "404");
-    assert_eq!(get(new_url), "200");
+    assert_eq!(http_get(&old_url).0, 404);
+    assert_eq!(http_get(new_url).0, 200);
 }
 
 #[test]
@@ -350,9 +328,8 @@ fn without_xdg_runtime_dir_the_socket_is_in_a_private_dir_under_tmp() {
     assert!(socket.exists());
     let dir_mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(dir_mode, 0o700);
-    let mut stop = Command::new(npair_bin());
-    tmux.env(&mut stop);
-    stop.env_remove("XDG_RUNTIME_DIR").args(["stop", &name]);
+    let mut stop = tmux.npair_command(&["stop", &name]);
+    stop.env_remove("XDG_RUNTIME_DIR");
     assert!(run_npair(stop).status.success());
     assert!(np.wait_exit().success());
     assert!(!socket.exists());
@@ -507,17 +484,7 @@ fn authorized_keys_refuse_a_guest_without_a_listed_key_and_admit_one_with_it() {
     )
     .unwrap();
     let keys_arg = keys.to_str().unwrap().to_owned();
-    let np = Npair::start_args(
-        &tmux,
-        &[
-            "fun",
-            "--headless",
-            "--json",
-            "--no-web",
-            "--authorized-keys",
-            &keys_arg,
-        ],
-    );
+    let np = Npair::start(&tmux, "fun", &["--authorized-keys", &keys_arg]);
     let with = |key: &std::path::Path| {
         vec![
             "-o".to_owned(),
@@ -589,19 +556,7 @@ fn a_recording_replays_what_guests_saw_with_asciinema() {
     tmux.new_session("fun", 80, 24);
     let cast = tmux.path().join("session.cast");
     let cast_arg = cast.to_str().unwrap().to_owned();
-    let mut np = Npair::start_args(
-        &tmux,
-        &[
-            "fun",
-            "--headless",
-            "--json",
-            "--no-web",
-            "--size",
-            "80x24",
-            "--record",
-            &cast_arg,
-        ],
-    );
+    let mut np = Npair::start(&tmux, "fun", &["--size", "80x24", "--record", &cast_arg]);
     let mut guest = Term::guest(np.port(), &np.rw(), 70, 20);
     guest.wait_text("$");
     guest.type_str("echo recorded-$((6*7))\r");
@@ -763,21 +718,12 @@ fn web_viewers_are_guests_too_waiting_listed_limited_and_kicked() {
 
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let np = Npair::start_args(
+    let np = Npair::start(
         &tmux,
-        &[
-            "fun",
-            "--headless",
-            "--json",
-            "--web",
-            "127.0.0.1:0",
-            "--approve",
-            "--max-guests",
-            "1",
-        ],
+        "fun",
+        &["--web", "127.0.0.1:0", "--approve", "--max-guests", "1"],
     );
-    let ws_url =
-        format!("{}/ws", np.info["web_url"].as_str().unwrap()).replacen("http://", "ws://", 1);
+    let ws_url = format!("{}/ws", np.web_url()).replacen("http://", "ws://", 1);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
