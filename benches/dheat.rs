@@ -9,6 +9,8 @@
 //! `cargo bench --bench dheat` (as root, with ssh-audit from PyPI and openssh-server installed;
 //! it skips with a message otherwise, and downloads nothing).
 
+// The tests' harness; this bench uses a part of it, so the rest is dead code here.
+#[allow(dead_code)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 

@@ -14,6 +14,8 @@
 //! `cargo bench --bench share` (as root, with openssh-server installed; sshd is not started as a
 //! service). `NPAIR_BENCH_QUICK=1` runs one repeat with fewer guests, to try the harness.
 
+// The tests' harness; this bench uses a part of it, so the rest is dead code here.
+#[allow(dead_code)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 

@@ -6,6 +6,8 @@
 //!
 //! `cargo bench --bench via`
 
+// The tests' harness; this bench uses a part of it, so the rest is dead code here.
+#[allow(dead_code)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 

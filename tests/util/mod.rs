@@ -2,8 +2,6 @@
 //! and guests that are real `ssh` clients in ptys whose screens are read back through vt100.
 //! Everything is stopped in Drop; every wait has a deadline and says what it last saw.
 
-#![allow(dead_code)]
-
 pub mod browser;
 pub mod client;
 pub mod jump;
@@ -544,6 +542,7 @@ pub struct Term {
     /// Everything the guest received, for messages printed after the screen is left.
     pub raw: Arc<Mutex<Vec<u8>>>,
     /// When each chunk arrived, and the length of `raw` after it (for latency benchmarks).
+    #[allow(dead_code)] // read by benches/share.rs only: no test times output
     pub stamps: Arc<Mutex<Vec<(std::time::Instant, usize)>>>,
 }
 
@@ -688,6 +687,7 @@ impl Term {
 
     /// Waits for `needle` on the screen, polling every 200 µs (for benchmarks: `wait_for`'s
     /// 50 ms poll is too coarse to time a join), and returns the time since `since`.
+    #[allow(dead_code)] // used by benches/via.rs and benches/share.rs only: no test times a join
     pub fn time_until_text(&self, needle: &str, since: Instant) -> Duration {
         loop {
             if self.text().contains(needle) {
@@ -749,20 +749,6 @@ impl Term {
 impl Drop for Term {
     fn drop(&mut self) {
         let _ = self.child.kill();
-    }
-}
-
-/// Asserts that the guest's rows `top..top+lines.len()` show `pane`'s captured text.
-pub fn assert_rows_match(guest: &Term, top: usize, pane_text: &str) {
-    for (i, want) in pane_text.lines().enumerate() {
-        let got = guest.row((top + i) as u16);
-        assert_eq!(
-            got,
-            want.trim_end(),
-            "row {} differs\nguest:\n{}\npane:\n{pane_text}",
-            top + i,
-            guest.text()
-        );
     }
 }
 
