@@ -38,7 +38,7 @@ fn with_approve_a_guest_waits_and_the_host_lets_it_in_or_turns_it_away() {
     let_in.wait_text("secret-on-screen");
     assert_eq!(guests(&tmux)[0]["admitted"], true);
     let out = tmux.npair(&["approve", &id]);
-    assert!(stderr(&out).contains("is not waiting"), "{}", stderr(&out));
+    assert_stderr_has(&out, "is not waiting");
 }
 
 #[test]

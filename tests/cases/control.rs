@@ -184,7 +184,7 @@ fn promote_and_demote_change_a_guests_keyboard_and_size_vote_while_it_stays() {
     tmux.wait_pane("fun", "the host's marker", |t| t.contains("host-marker"));
     assert!(!tmux.capture("fun").contains("demoted-typed"));
     let out = tmux.npair(&["demote", &id]);
-    assert!(stderr(&out).contains(&format!("guest {id} is already ro")));
+    assert_stderr_has(&out, &format!("guest {id} is already ro"));
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn web_viewers_are_guests_too_waiting_listed_limited_and_kicked() {
     tmux.npair_ok(&["approve", &id]);
     rt.block_on(next_of(&mut viewer, "frame"));
     let out = tmux.npair(&["promote", &id]);
-    assert!(stderr(&out).contains("web viewer"), "{}", stderr(&out));
+    assert_stderr_has(&out, "web viewer");
     tmux.npair_ok(&["kick", &id]);
     let ended = rt.block_on(next_of(&mut viewer, "ended"));
     assert_eq!(ended["reason"], "the host disconnected you");

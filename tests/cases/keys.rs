@@ -57,11 +57,7 @@ fn authorized_keys_refuse_a_guest_without_a_listed_key_and_admit_one_with_it() {
         args.push("true".into());
         let out = ssh_run("ssh", &args);
         assert_eq!(out.status.code(), Some(255));
-        assert!(
-            stderr(&out).contains("Permission denied (publickey)"),
-            "{}",
-            stderr(&out)
-        );
+        assert_stderr_has(&out, "Permission denied (publickey)");
     }
     // A listed key with a wrong token: refused.
     let mut args = ssh_options(np.port());
@@ -96,9 +92,5 @@ fn authorized_keys_refuse_a_guest_without_a_listed_key_and_admit_one_with_it() {
         ],
     ));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("lists no public keys"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "lists no public keys");
 }

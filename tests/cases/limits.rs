@@ -25,7 +25,7 @@ fn max_guests_turns_away_the_guest_over_the_limit() {
 
     let out = run_npair(Npair::command(&tmux, &["fun", "--max-guests", "0"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--max-guests"), "{}", stderr(&out));
+    assert_stderr_has(&out, "--max-guests");
 }
 
 #[test]
@@ -47,11 +47,7 @@ fn an_expiring_share_warns_everyone_then_ends_by_itself() {
 
     let out = run_npair(Npair::command(&tmux, &["fun", "--expires", "30"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("invalid duration '30': a number without a unit"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "invalid duration '30': a number without a unit");
 }
 
 #[test]
@@ -65,17 +61,13 @@ fn a_read_only_share_has_no_read_write_login() {
     let id = id_of(&wait_guests(&tmux, 1)[0]);
     let out = tmux.npair(&["promote", &id]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    assert_stderr_has(&out, "read-only");
     guest.type_str("echo typed\r");
     tmux.send("fun", &["echo host-marker", "Enter"]);
     guest.wait_text("host-marker");
     assert!(!tmux.capture("fun").contains("typed"));
     let out = tmux.npair(&["rotate", "--rw"]);
-    assert!(
-        stderr(&out).contains("no read-write token"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "no read-write token");
     assert!(tmux
         .npair_ok(&["status"])
         .contains("read-write  none (--read-only)"));

@@ -74,9 +74,8 @@ fn a_recording_replays_what_guests_saw_with_asciinema() {
         &["fun", "--headless", "--record", "/nonexistent/dir/x.cast"],
     ));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("cannot create the recording '/nonexistent/dir/x.cast'"),
-        "{}",
-        stderr(&out)
+    assert_stderr_has(
+        &out,
+        "cannot create the recording '/nonexistent/dir/x.cast'",
     );
 }

@@ -37,7 +37,7 @@ fn commands_are_refused_and_never_run() {
     for token in [np.rw(), np.ro()] {
         let out = ssh_run("ssh", &ssh_args(&np, &token, &[], &[&cmd]));
         assert_eq!(out.status.code(), Some(1));
-        assert!(stderr(&out).contains("npair: commands are refused"));
+        assert_stderr_has(&out, "npair: commands are refused");
     }
     assert!(!marker.exists(), "the command ran");
     assert!(
@@ -63,17 +63,13 @@ fn sftp_and_port_forwarding_are_refused() {
     sftp.push(format!("{}@127.0.0.1", np.rw()));
     let out = ssh_run("sftp", &sftp);
     assert_ne!(out.status.code(), Some(0), "sftp worked");
-    assert!(stderr(&out).contains("subsystem request failed"));
+    assert_stderr_has(&out, "subsystem request failed");
 
     // Stdio forwarding (direct-tcpip) to npair's own port.
     let target = format!("127.0.0.1:{}", np.port());
     let out = ssh_run("ssh", &ssh_args(&np, &np.rw(), &["-W", &target], &[]));
     assert_ne!(out.status.code(), Some(0));
-    assert!(
-        stderr(&out).contains("forwarding failed"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "forwarding failed");
 
     // Remote forwarding.
     let out = ssh_run(
@@ -92,7 +88,7 @@ fn sftp_and_port_forwarding_are_refused() {
         ),
     );
     assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("remote port forwarding failed"));
+    assert_stderr_has(&out, "remote port forwarding failed");
 
     // Local forwarding: the listener opens on the client, but the channel is refused.
     let mut guest = Term::guest(np.port(), &np.rw(), 80, 24);

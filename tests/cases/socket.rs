@@ -11,11 +11,7 @@ fn commands_without_a_share_or_with_a_wrong_name_say_what_to_do() {
     let tmux = Tmux::new();
     let out = tmux.npair(&["status"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("no share is running; start one with `npair share"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "no share is running; start one with `npair share");
 
     tmux.new_session("fun", 80, 24);
     tmux.new_session("notes", 80, 24);
@@ -23,30 +19,16 @@ fn commands_without_a_share_or_with_a_wrong_name_say_what_to_do() {
     let _b = Npair::start(&tmux, "notes", &[]);
     let out = tmux.npair(&["status"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("several shares are running (fun, notes)"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "several shares are running (fun, notes)");
     let out = tmux.npair(&["kick", "funn", "1"]);
-    assert!(
-        stderr(&out)
-            .contains("no share of tmux session 'funn' is running (running shares: fun, notes)"),
-        "{}",
-        stderr(&out)
+    assert_stderr_has(
+        &out,
+        "no share of tmux session 'funn' is running (running shares: fun, notes)",
     );
     let out = tmux.npair(&["kick", "fun", "7"]);
-    assert!(
-        stderr(&out).contains("no guest 7 is connected"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "no guest 7 is connected");
     let out = tmux.npair(&["kick", "fun", "seven"]);
-    assert!(
-        stderr(&out).contains("'seven' is not a guest id"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "'seven' is not a guest id");
     assert!(tmux.npair_ok(&["status", "notes"]).contains("\"notes\""));
 }
 
@@ -57,12 +39,8 @@ fn sharing_a_shared_session_shows_its_status_instead() {
     let np = Npair::start(&tmux, "fun", &[]);
     let out = run_npair(Npair::command(&tmux, &["fun", "--headless"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("tmux session 'fun' is already shared"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stderr(&out).contains("npair stop fun"));
+    assert_stderr_has(&out, "tmux session 'fun' is already shared");
+    assert_stderr_has(&out, "npair stop fun");
     assert!(stdout(&out).contains(np.info["ro_command"].as_str().unwrap()));
     // The first share is untouched.
     let guest = Term::guest(np.port(), &np.ro(), 80, 24);
@@ -78,28 +56,16 @@ fn a_control_directory_open_to_others_is_refused() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = run_npair(Npair::command(&tmux, &["fun", "--headless"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("has mode 0777, open to others"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "has mode 0777, open to others");
 
     // One that belongs to someone else (nobody) is refused too, by the subcommands as well.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
     let out = run_npair(Npair::command(&tmux, &["fun", "--headless"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("belongs to uid 65534, not to you"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "belongs to uid 65534, not to you");
     let out = tmux.npair(&["status"]);
-    assert!(
-        stderr(&out).contains("belongs to uid 65534"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "belongs to uid 65534");
 }
 
 #[test]

@@ -437,6 +437,12 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that a finished process said `text` on stderr; shows all it said if not.
+pub fn assert_stderr_has(out: &Output, text: &str) {
+    let said = stderr(out);
+    assert!(said.contains(text), "no {text:?} in stderr:\n{said}");
+}
+
 /// The guests `npair status --json` lists.
 pub fn guests(tmux: &Tmux) -> Vec<serde_json::Value> {
     let out = tmux.npair_ok(&["status", "--json"]);
