@@ -9,6 +9,8 @@
 //! `cargo bench --bench dheat` (as root, with ssh-audit from PyPI and openssh-server installed;
 //! it skips with a message otherwise, and downloads nothing).
 
+// The tests' harness; this bench uses a part of it, so the rest is dead code here.
+#[allow(dead_code)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 
@@ -196,19 +198,16 @@ fn main() {
     tmux.new_session("fun", 80, 24);
     let jb = JumpBox::start(&ns, tmux.path(), false, false);
 
-    let mut cmd = ns.command(util::npair_bin());
-    tmux.env(&mut cmd);
-    cmd.args([
-        "share",
-        "fun",
-        "--headless",
-        "--json",
-        "--listen",
-        &format!("{SAME}:0"),
-        "--no-web",
-    ]);
-    cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
-    let np = Npair::spawn(cmd);
+    let np = Npair::spawn(ns.enter(Npair::command(
+        &tmux,
+        &[
+            "fun",
+            "--headless",
+            "--json",
+            "--listen",
+            &format!("{SAME}:0"),
+        ],
+    )));
 
     let npair_args = |from: &str| {
         let mut a = util::ssh_options(np.port());
@@ -291,7 +290,7 @@ fn main() {
     let version = Command::new("ssh")
         .arg("-V")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_owned())
+        .map(|o| util::stderr(&o).trim().to_owned())
         .unwrap_or_default();
     println!(
         "join time under a key-exchange flood (ssh-audit --dheat={FLOOD}), ms from starting ssh to \

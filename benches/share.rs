@@ -14,6 +14,8 @@
 //! `cargo bench --bench share` (as root, with openssh-server installed; sshd is not started as a
 //! service). `NPAIR_BENCH_QUICK=1` runs one repeat with fewer guests, to try the harness.
 
+// The tests' harness; this bench uses a part of it, so the rest is dead code here.
+#[allow(dead_code)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 
@@ -23,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use portable_pty::CommandBuilder;
-use util::{npair_bin, Npair, Term, Tmux};
+use util::{Npair, Term, Tmux};
 
 const SESSION: &str = "funproject";
 const COLS: u16 = 120;
@@ -430,19 +432,7 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
 /// `tmux attach` in the same kind of pty.
 fn host_echo(tmux: &Tmux, npair: bool, samples: usize) -> Vec<f64> {
     let mut term = if npair {
-        let mut cmd = CommandBuilder::new(npair_bin());
-        cmd.args([
-            "share",
-            SESSION,
-            "--listen",
-            "127.0.0.1:0",
-            "--no-web",
-            "--host-key",
-        ]);
-        cmd.arg(tmux.path().join("host_ed25519"));
-        cmd.env("TMUX_TMPDIR", tmux.path());
-        cmd.env_remove("TMUX");
-        Term::spawn(cmd, COLS, ROWS)
+        Term::spawn(Term::host_command(tmux, &[SESSION]), COLS, ROWS)
     } else {
         let mut cmd = CommandBuilder::new("tmux");
         cmd.arg("-S");
@@ -873,7 +863,7 @@ fn today() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .map(|o| util::stdout(&o).trim().to_owned())
         .unwrap_or_default()
 }
 

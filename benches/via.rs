@@ -6,6 +6,8 @@
 //!
 //! `cargo bench --bench via`
 
+// The tests' harness; this bench uses a part of it, so the rest is dead code here.
+#[allow(dead_code)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 
@@ -36,33 +38,14 @@ fn main() {
             gateway_ports,
             true,
         );
-        let mut cmd = ns.command(util::npair_bin());
-        tmux.env(&mut cmd);
-        cmd.env("PATH", jb.path());
-        cmd.args([
-            "share",
-            "fun",
-            "--headless",
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-web",
-            "--via",
-            &jb.spec,
-        ]);
-        cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
-        let np = Npair::spawn(cmd);
+        let np = Npair::spawn(jb.npair_command(&ns, &tmux, &["fun", "--headless", "--json"]));
         let via_cmd = np.info["rw_command"].as_str().unwrap().to_owned();
         let direct_cmd = np.info["via"]["lan_rw_command"]
             .as_str()
             .unwrap()
             .to_owned();
         let join = |printed: &str| {
-            let mut cmd = ns.pty_command("ssh");
-            cmd.arg("-F");
-            cmd.arg(jb.ssh_config());
-            cmd.arg("-tt");
-            cmd.args(printed.split_whitespace().skip(1));
+            let cmd = jb.guest_command(&ns, printed);
             let t0 = Instant::now();
             let guest = Term::spawn(cmd, 80, 24);
             guest.time_until_text("$", t0).as_secs_f64() * 1000.0

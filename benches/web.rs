@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench web` (needs tmux and chromium)
 
+// The tests' harness; this bench uses a part of it, so the rest is dead code here.
+#[allow(dead_code)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 
@@ -11,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use util::browser::Browser;
+use util::client::usage;
 use util::{Term, Tmux};
 
 const SAMPLES: usize = 40;
@@ -21,12 +24,6 @@ fn now_ms() -> f64 {
         .unwrap()
         .as_secs_f64()
         * 1000.0
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -63,27 +60,13 @@ fn main() {
     for extra in [0usize, 10, 200] {
         let tmux = Tmux::new();
         tmux.new_session("bench", 100, 30);
-        let mut cmd = portable_pty::CommandBuilder::new(util::npair_bin());
-        cmd.args([
-            "share",
-            "bench",
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--web",
-            "127.0.0.1:0",
-            "--host-key",
-        ]);
-        cmd.arg(tmux.path().join("host_ed25519"));
-        cmd.env("TMUX_TMPDIR", tmux.path());
-        cmd.env_remove("TMUX");
-        let host = Term::spawn(cmd, 100, 30);
+        let host = Term::host_with(&tmux, "bench", 100, 30, &["--web", "127.0.0.1:0"]);
         let info = host.json();
         host.wait_text("$");
         let url = info["web_url"].as_str().unwrap().to_owned();
-        let pid = host.pid() as u32;
+        let pid = host.pid();
 
-        let idle = rss_kib(pid);
+        let idle = usage(pid).rss_kib;
         let ws_url = format!("{url}/ws").replacen("http://", "ws://", 1);
         let viewers: Vec<_> = rt.block_on(async {
             let mut v = Vec::new();
@@ -97,7 +80,7 @@ fn main() {
             v
         });
         std::thread::sleep(Duration::from_millis(500));
-        let with = rss_kib(pid);
+        let with = usage(pid).rss_kib;
 
         let mut page = Browser::open(&url, 1200, 800);
         page.wait_for("live", "document.getElementById('state').className", |v| {

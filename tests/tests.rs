@@ -3,10 +3,14 @@
 
 mod util;
 
+#[path = "cases/approve.rs"]
+mod approve;
 #[path = "cases/audit.rs"]
 mod audit;
 #[path = "cases/auth.rs"]
 mod auth;
+#[path = "cases/cli.rs"]
+mod cli;
 #[path = "cases/clients.rs"]
 mod clients;
 #[path = "cases/control.rs"]
@@ -25,16 +29,24 @@ mod hostile;
 mod hostile_web;
 #[path = "cases/integrity.rs"]
 mod integrity;
+#[path = "cases/keys.rs"]
+mod keys;
 #[path = "cases/lifecycle.rs"]
 mod lifecycle;
+#[path = "cases/limits.rs"]
+mod limits;
 #[path = "cases/load.rs"]
 mod load;
 #[path = "cases/network.rs"]
 mod network;
+#[path = "cases/record.rs"]
+mod record;
 #[path = "cases/refusals.rs"]
 mod refusals;
 #[path = "cases/screen.rs"]
 mod screen;
+#[path = "cases/socket.rs"]
+mod socket;
 #[path = "cases/via.rs"]
 mod via;
 #[path = "cases/web.rs"]

@@ -31,12 +31,12 @@ fn ssh_audit(port: u16) -> serde_json::Value {
         .unwrap();
     wait_child("ssh-audit", &mut child);
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout(&out);
     serde_json::from_str(&text).unwrap_or_else(|e| {
         panic!(
             "ssh-audit printed no JSON ({e}), exit {:?}:\n{text}\n{}",
             out.status,
-            String::from_utf8_lossy(&out.stderr)
+            stderr(&out)
         )
     })
 }

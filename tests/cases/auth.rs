@@ -57,7 +57,7 @@ fn a_flood_of_half_open_connections_does_not_lock_out_real_guests() {
             out.status.code(),
             Some(1),
             "a guest from {from} during the flood: {}",
-            String::from_utf8_lossy(&out.stderr)
+            stderr(&out)
         );
     }
     let mut guest = Term::guest(np.port(), &np.rw(), 80, 24);

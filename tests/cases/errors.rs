@@ -10,7 +10,7 @@ fn fails_with(mut cmd: Command, words: &[&str]) -> String {
         cmd.stdin(std::process::Stdio::null());
         cmd
     });
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "succeeded: {err}");
     assert!(err.starts_with("npair: error: "), "{err}");
     for w in words {
@@ -44,7 +44,7 @@ fn no_session_name_shares_the_one_named_after_the_directory() {
     let tmux = Tmux::new();
     let dir = tmux.path().join("my.project");
     std::fs::create_dir(&dir).unwrap();
-    let np = Npair::start_in(&tmux, &dir, &Npair::headless_args(&[]));
+    let np = Npair::start_in(&tmux, &dir, &[]);
     assert_eq!(np.info["session"], "my_project");
     assert!(tmux.has_session("my_project"));
     // tmux reads the pane's directory from its process, which may not be there yet at once.
@@ -118,14 +118,10 @@ fn the_host_key_is_created_private_and_reused() {
     tmux.new_session("fun", 80, 24);
     let key = tmux.path().join("keys/host_ed25519");
     let key_s = key.to_string_lossy().into_owned();
-    let first = {
-        let mut args = vec!["fun", "--host-key", key_s.as_str()];
-        args.extend(Npair::headless_args(&[]));
-        Npair::start_args(&tmux, &args).info["host_key"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let first = Npair::start(&tmux, "fun", &["--host-key", &key_s]).info["host_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o600
@@ -143,16 +139,14 @@ fn the_host_key_is_created_private_and_reused() {
         .arg(&key)
         .output()
         .unwrap();
-    let printed = String::from_utf8_lossy(&keygen.stdout);
+    let printed = stdout(&keygen);
     assert_eq!(
         printed.split_whitespace().nth(1),
         Some(first.as_str()),
         "{printed}"
     );
 
-    let mut args = vec!["fun", "--host-key", key_s.as_str()];
-    args.extend(Npair::headless_args(&[]));
-    let second = Npair::start_args(&tmux, &args);
+    let second = Npair::start(&tmux, "fun", &["--host-key", &key_s]);
     assert_eq!(second.info["host_key"].as_str(), Some(first.as_str()));
 }
 

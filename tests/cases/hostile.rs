@@ -2,35 +2,13 @@
 //! refuse to: absurd window sizes and terminal names, extra channels, garbage bytes.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
-use russh::client;
-
-use crate::util::client::AnyHostKey;
+use crate::util::client as guest;
 use crate::util::*;
 
 fn runtime() -> tokio::runtime::Runtime {
-    crate::util::client::runtime(1)
-}
-
-/// Connects and authenticates with `token`, with a deadline.
-async fn connect(port: u16, token: &str) -> client::Handle<AnyHostKey> {
-    let go = async {
-        let mut h = client::connect(
-            Arc::new(client::Config::default()),
-            ("127.0.0.1", port),
-            AnyHostKey,
-        )
-        .await?;
-        let auth = h.authenticate_none(token).await?;
-        assert!(auth.success(), "token refused");
-        Ok::<_, russh::Error>(h)
-    };
-    tokio::time::timeout(DEADLINE, go)
-        .await
-        .expect("connect timed out")
-        .expect("connect")
+    guest::runtime(1)
 }
 
 #[test]
@@ -39,7 +17,9 @@ fn hostile_window_sizes_are_clamped_or_ignored_and_the_session_goes_on() {
     tmux.new_session("fun", 80, 24);
     let np = Npair::start(&tmux, "fun", &[]);
     let rt = runtime();
-    let h = rt.block_on(connect(np.port(), &np.rw()));
+    let (h, _) = rt
+        .block_on(guest::connect(np.port(), &np.rw(), None))
+        .expect("connect");
     let ch = rt.block_on(async {
         let ch = h.channel_open_session().await.unwrap();
         let absurd_term = "x".repeat(20_000);
@@ -87,7 +67,9 @@ fn extra_session_channels_on_one_connection_are_refused() {
     let np = Npair::start(&tmux, "fun", &[]);
     let rt = runtime();
     rt.block_on(async {
-        let h = connect(np.port(), &np.ro()).await;
+        let (h, _) = guest::connect(np.port(), &np.ro(), None)
+            .await
+            .expect("connect");
         let first = h.channel_open_session().await;
         assert!(first.is_ok());
         for _ in 0..5 {

@@ -7,14 +7,6 @@ use std::time::Duration;
 
 use crate::util::*;
 
-/// (port, path) of the viewer's URL.
-fn web_addr(np: &Npair) -> (u16, String) {
-    let url = np.info["web_url"].as_str().unwrap();
-    let rest = url.trim_start_matches("http://127.0.0.1:");
-    let (port, path) = rest.split_once('/').unwrap();
-    (port.parse().unwrap(), format!("/{path}"))
-}
-
 /// The status of a plain GET of `path`, or `None` when the server closed without answering.
 fn status_of(port: u16, request: &[u8]) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -38,7 +30,7 @@ fn huge_and_slow_headers_and_message_floods_do_not_stop_the_viewer() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let mut np = Npair::start_web(&tmux, "fun");
-    let (port, page) = web_addr(&np);
+    let (port, page) = (np.web_port(), format!("/{}", np.ro()));
     assert_eq!(status_of(port, &get(&page)), Some(200));
 
     // Huge headers: one 1 MiB header, and 10,000 small ones. Refused (or cut), never served.

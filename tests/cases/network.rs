@@ -6,9 +6,11 @@ use crate::util::*;
 fn guests_join_over_ipv6_and_ipv4_listeners_at_once() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let mut args = vec!["fun", "--listen", "[::1]:0", "--listen", "127.0.0.1:0"];
-    args.extend(["--headless", "--json", "--no-web"]);
-    let np = Npair::start_args(&tmux, &args);
+    let np = Npair::start(
+        &tmux,
+        "fun",
+        &["--listen", "[::1]:0", "--listen", "127.0.0.1:0"],
+    );
     assert_eq!(np.info["ssh_host"], "::1");
     let listen: Vec<std::net::SocketAddr> = np.info["listen"]
         .as_array()

@@ -22,7 +22,7 @@ fn a_wrong_token_is_refused_with_permission_denied() {
     for token in ["nobody", near_miss.as_str(), "ro-"] {
         let out = ssh_run("ssh", &ssh_args(&np, token, &[], &["true"]));
         assert_eq!(out.status.code(), Some(255), "{token}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = stderr(&out);
         assert!(err.contains("Permission denied"), "{token}: {err}");
     }
 }
@@ -37,7 +37,7 @@ fn commands_are_refused_and_never_run() {
     for token in [np.rw(), np.ro()] {
         let out = ssh_run("ssh", &ssh_args(&np, &token, &[], &[&cmd]));
         assert_eq!(out.status.code(), Some(1));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("npair: commands are refused"));
+        assert_stderr_has(&out, "npair: commands are refused");
     }
     assert!(!marker.exists(), "the command ran");
     assert!(
@@ -63,17 +63,13 @@ fn sftp_and_port_forwarding_are_refused() {
     sftp.push(format!("{}@127.0.0.1", np.rw()));
     let out = ssh_run("sftp", &sftp);
     assert_ne!(out.status.code(), Some(0), "sftp worked");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("subsystem request failed"));
+    assert_stderr_has(&out, "subsystem request failed");
 
     // Stdio forwarding (direct-tcpip) to npair's own port.
     let target = format!("127.0.0.1:{}", np.port());
     let out = ssh_run("ssh", &ssh_args(&np, &np.rw(), &["-W", &target], &[]));
     assert_ne!(out.status.code(), Some(0));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("forwarding failed"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_stderr_has(&out, "forwarding failed");
 
     // Remote forwarding.
     let out = ssh_run(
@@ -92,7 +88,7 @@ fn sftp_and_port_forwarding_are_refused() {
         ),
     );
     assert_ne!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("remote port forwarding failed"));
+    assert_stderr_has(&out, "remote port forwarding failed");
 
     // Local forwarding: the listener opens on the client, but the channel is refused.
     let mut guest = Term::guest(np.port(), &np.rw(), 80, 24);
@@ -112,12 +108,7 @@ fn agent_forwarding_is_refused_and_the_session_still_works() {
     args.push("true".to_owned());
     // Exec is refused whatever comes with it; the point is that the connection is not dropped.
     let out = ssh_run("ssh", &args);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
 #[test]
@@ -143,21 +134,11 @@ fn an_address_guessing_tokens_is_locked_out_while_others_get_in() {
     }
     // Now even the right token is refused from that address...
     let out = ssh_run("ssh", &ssh_args(&np, &np.rw(), &[], &["true"]));
-    assert_eq!(
-        out.status.code(),
-        Some(255),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
     // ...while a guest from another address authenticates (and is then refused the command).
     let out = ssh_run(
         "ssh",
         &ssh_args(&np, &np.rw(), &["-b", "127.0.0.2"], &["true"]),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }

@@ -5,37 +5,18 @@ use std::process::Command;
 use crate::util::jump::{JumpBox, NetNs, JUMP_HOST};
 use crate::util::*;
 
-/// `npair share fun --via JUMP` inside the namespace, with the jump box's ssh on PATH.
+/// `npair share fun --web 127.0.0.1:0 --via JUMP` inside the namespace.
 fn npair_via(ns: &NetNs, tmux: &Tmux, jb: &JumpBox) -> Command {
-    let mut cmd = ns.command(npair_bin());
-    tmux.env(&mut cmd);
-    cmd.env("PATH", jb.path());
-    cmd.args([
-        "share",
-        "fun",
-        "--headless",
-        "--json",
-        "--listen",
-        "127.0.0.1:0",
-        "--web",
-        "127.0.0.1:0",
-        "--via",
-        &jb.spec,
-    ]);
-    cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
-    cmd
+    jb.npair_command(
+        ns,
+        tmux,
+        &["fun", "--headless", "--json", "--web", "127.0.0.1:0"],
+    )
 }
 
-/// A guest running the printed command (without its leading `ssh`) inside the namespace.
+/// A guest running the printed command inside the namespace.
 fn guest_running(ns: &NetNs, jb: &JumpBox, printed: &str) -> Term {
-    let mut words = printed.split_whitespace();
-    assert_eq!(words.next(), Some("ssh"), "{printed}");
-    let mut cmd = ns.pty_command("ssh");
-    cmd.arg("-F");
-    cmd.arg(jb.ssh_config());
-    cmd.arg("-tt");
-    cmd.args(words);
-    Term::spawn(cmd, 80, 24)
+    Term::spawn(jb.guest_command(ns, printed), 80, 24)
 }
 
 #[test]
@@ -115,7 +96,7 @@ fn a_jump_box_that_refuses_forwarding_is_a_clear_error() {
     tmux.new_session("fun", 80, 24);
     let jb = JumpBox::start(&ns, tmux.path(), false, false);
     let out = run_npair(npair_via(&ns, &tmux, &jb));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0));
     assert!(
         err.starts_with("npair: error: cannot forward through root@127.0.0.2:2200"),
@@ -133,7 +114,7 @@ fn a_jump_box_that_refuses_our_key_is_a_clear_error_with_no_prompt() {
     let jb = JumpBox::start(&ns, tmux.path(), false, true);
     std::fs::write(jb.dir.join("authorized_keys"), "").unwrap();
     let out = run_npair(npair_via(&ns, &tmux, &jb));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0));
     assert!(
         err.contains("cannot forward through root@127.0.0.2:2200")
@@ -149,22 +130,12 @@ fn an_unreachable_jump_box_is_a_clear_error() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let jb = JumpBox::start(&ns, tmux.path(), false, true);
-    let mut cmd = ns.command(npair_bin());
-    tmux.env(&mut cmd);
-    cmd.env("PATH", jb.path());
-    cmd.args([
-        "share",
-        "fun",
-        "--headless",
-        "--listen",
-        "127.0.0.1:0",
-        "--no-web",
-        "--via",
-        "root@127.0.0.3:2299",
-    ]);
-    cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
-    let out = run_npair(cmd);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = run_npair(jb.npair_command(
+        &ns,
+        &tmux,
+        &["fun", "--headless", "--via", "root@127.0.0.3:2299"],
+    ));
+    let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0));
     assert!(
         err.contains("cannot forward through root@127.0.0.3:2299")
@@ -180,7 +151,7 @@ fn forward_ssh(np: &Npair) -> String {
             .args(["-P", &np.pid().to_string(), "-x", "ssh"])
             .output()
             .unwrap();
-        let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let pid = stdout(&out).trim().to_owned();
         if pid.is_empty() {
             Err("no ssh child".to_owned())
         } else {

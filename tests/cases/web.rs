@@ -1,28 +1,10 @@
 //! The read-only web viewer, in a real browser (headless Chromium) and over plain HTTP.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use serde_json::Value;
 
 use crate::util::browser::{Browser, PAGE_CELLS, PAGE_TEXT};
+use crate::util::client::usage;
 use crate::util::*;
-
-fn web_url(np: &Npair) -> String {
-    np.info["web_url"].as_str().expect("web_url").to_owned()
-}
-
-fn web_port(np: &Npair) -> u16 {
-    let url = web_url(np);
-    url.split(':')
-        .nth(2)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 /// The page's rows 0..n as text.
 fn page_rows(b: &mut Browser) -> Vec<String> {
@@ -101,7 +83,7 @@ fn the_page_shows_the_session_live_in_its_colours() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start_web(&tmux, "fun");
-    let mut b = Browser::open(&web_url(&np), 1100, 700);
+    let mut b = Browser::open(&np.web_url(), 1100, 700);
     b.wait_for("live", "document.getElementById('state').className", |v| {
         v == "live"
     });
@@ -167,7 +149,7 @@ fn a_page_opened_late_shows_a_full_screen_program_and_follows_window_switches() 
         t.contains("alpha line in vim") && t.contains('~')
     });
 
-    let mut b = Browser::open(&web_url(&np), 1100, 700);
+    let mut b = Browser::open(&np.web_url(), 1100, 700);
     b.wait_for("live", "document.getElementById('state').className", |v| {
         v == "live"
     });
@@ -193,7 +175,7 @@ fn the_page_says_when_the_share_has_ended() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let mut np = Npair::start_web(&tmux, "fun");
-    let mut b = Browser::open(&web_url(&np), 900, 500);
+    let mut b = Browser::open(&np.web_url(), 900, 500);
     b.wait_for("live", "document.getElementById('state').className", |v| {
         v == "live"
     });
@@ -220,7 +202,7 @@ fn the_page_reconnects_by_itself_and_says_so() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start_web(&tmux, "fun");
-    let mut b = Browser::open(&web_url(&np), 900, 500);
+    let mut b = Browser::open(&np.web_url(), 900, 500);
     b.wait_for("live", "document.getElementById('state').className", |v| {
         v == "live"
     });
@@ -233,15 +215,11 @@ fn the_page_reconnects_by_itself_and_says_so() {
             "127.0.0.1",
             "dport",
             "=",
-            &web_port(&np).to_string(),
+            &np.web_port().to_string(),
         ])
         .output()
         .expect("ss (iproute2) is needed to cut connections");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     tmux.send("fun", &["echo typed-while-away", "Enter"]);
     b.wait_for(
         "the reconnection",
@@ -254,37 +232,12 @@ fn the_page_reconnects_by_itself_and_says_so() {
         .any(|r| r.contains("typed-while-away")));
 }
 
-/// A plain HTTP/1.1 GET: (status, headers lowercased, body).
-fn get(port: u16, path: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head.to_lowercase(), body.to_owned())
-}
-
 #[test]
 fn only_the_read_only_path_serves_and_every_other_path_is_the_same_404() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start_web(&tmux, "fun");
-    let url = web_url(&np);
-    let port: u16 = url
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let base = format!("http://127.0.0.1:{}", np.web_port());
     let (ro, rw) = (np.ro(), np.rw());
     let near_miss = format!(
         "{}{}",
@@ -292,11 +245,11 @@ fn only_the_read_only_path_serves_and_every_other_path_is_the_same_404() {
         if ro.ends_with('0') { '1' } else { '0' }
     );
 
-    let (status, head, page) = get(port, &format!("/{ro}"));
+    let (status, head, page) = http_get(&format!("{base}/{ro}"));
     assert_eq!(status, 200);
     assert!(page.contains("app.js") && page.contains("fun"));
     for (status, head, _) in [(status, head, ()), {
-        let (s, h, _) = get(port, &format!("/{ro}/app.js"));
+        let (s, h, _) = http_get(&format!("{base}/{ro}/app.js"));
         (s, h, ())
     }] {
         assert_eq!(status, 200);
@@ -321,7 +274,7 @@ fn only_the_read_only_path_serves_and_every_other_path_is_the_same_404() {
         format!("/{ro}/nothing"),
         format!("/{ro}x"),
     ] {
-        let (status, head, body) = get(port, &path);
+        let (status, head, body) = http_get(&format!("{base}{path}"));
         assert_eq!(status, 404, "{path}");
         assert!(head.contains("x-content-type-options: nosniff"), "{path}");
         bodies.push(body);
@@ -337,21 +290,13 @@ fn an_address_guessing_web_tokens_is_locked_out_while_others_get_in() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start_web(&tmux, "fun");
-    let url = web_url(&np);
-    let port: u16 = url
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = np.web_port();
+    let base = format!("http://127.0.0.1:{port}");
     for i in 0..10 {
-        assert_eq!(get(port, &format!("/ro-guess{i}")).0, 404);
+        assert_eq!(http_get(&format!("{base}/ro-guess{i}")).0, 404);
     }
     assert_eq!(
-        get(port, &format!("/{}", np.ro())).0,
+        http_get(&format!("{base}/{}", np.ro())).0,
         404,
         "the guessing address still got in"
     );
@@ -383,12 +328,6 @@ fn an_address_guessing_web_tokens_is_locked_out_while_others_get_in() {
     assert_eq!(status, "200");
 }
 
-fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[test]
 fn two_hundred_viewers_all_get_the_latest_frame_in_bounded_memory() {
     use futures_util::StreamExt;
@@ -401,13 +340,13 @@ fn two_hundred_viewers_all_get_the_latest_frame_in_bounded_memory() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start_web(&tmux, "fun");
-    let ws_url = format!("{}/ws", web_url(&np)).replacen("http://", "ws://", 1);
+    let ws_url = format!("{}/ws", np.web_url()).replacen("http://", "ws://", 1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let before = rss_kib(np.pid());
+    let before = usage(np.pid()).rss_kib;
 
     let mut viewers = rt.block_on(async {
         let mut v = Vec::new();
@@ -431,7 +370,7 @@ fn two_hundred_viewers_all_get_the_latest_frame_in_bounded_memory() {
         }
         v
     });
-    let with = rss_kib(np.pid());
+    let with = usage(np.pid()).rss_kib;
     let per_viewer = with.saturating_sub(before) / VIEWERS as u64;
     eprintln!("npair RSS: {before} KiB idle, {with} KiB with {VIEWERS} viewers: {per_viewer} KiB per viewer");
     assert!(
@@ -459,7 +398,7 @@ fn two_hundred_viewers_all_get_the_latest_frame_in_bounded_memory() {
             .unwrap_or_else(|_| panic!("viewer {i} never saw the latest frame"));
         }
     });
-    let after = rss_kib(np.pid());
+    let after = usage(np.pid()).rss_kib;
     eprintln!("npair RSS after the flood: {after} KiB");
     assert!(after.saturating_sub(before) / VIEWERS as u64 <= MAX_KIB_PER_VIEWER);
 }

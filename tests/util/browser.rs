@@ -2,11 +2,9 @@
 //! (a WebSocket speaking JSON), with just the calls the tests need.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -151,20 +149,6 @@ impl Browser {
                 _ => Err(v.to_string()),
             }
         })
-    }
-
-    /// Saves a PNG of the page.
-    pub fn screenshot(&mut self, path: &Path) {
-        let session = self.session.clone();
-        let r = self.call(
-            Some(&session),
-            "Page.captureScreenshot",
-            json!({ "format": "png" }),
-        );
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(r["data"].as_str().unwrap())
-            .unwrap();
-        std::fs::write(path, png).unwrap();
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU16;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,24 +40,15 @@ pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Bytes of a guest's output kept for messages (the goodbye); older bytes are dropped.
-const RAW_TAIL: usize = 64 * 1024;
-
 /// What a guest has seen, shared with its reader task.
 pub struct Seen {
     pub screen: Mutex<vt100::Parser>,
-    tail: Mutex<Vec<u8>>,
     pub bytes: AtomicUsize,
-    pub closed: AtomicBool,
 }
 
 impl Seen {
     pub fn text(&self) -> String {
         self.screen.lock().unwrap().screen().contents()
-    }
-
-    pub fn tail(&self) -> String {
-        String::from_utf8_lossy(&self.tail.lock().unwrap()).into_owned()
     }
 }
 
@@ -213,9 +204,7 @@ pub async fn join_by(
     let nz = |v: u16| NonZeroU16::new(v).unwrap();
     let seen = Arc::new(Seen {
         screen: Mutex::new(vt100::Parser::new(nz(rows), nz(cols), 0)),
-        tail: Mutex::new(Vec::new()),
         bytes: AtomicUsize::new(0),
-        closed: AtomicBool::new(false),
     });
     let s = Arc::clone(&seen);
     tokio::spawn(async move {
@@ -223,15 +212,8 @@ pub async fn join_by(
             if let ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } = msg {
                 s.screen.lock().unwrap().process(&data);
                 s.bytes.fetch_add(data.len(), Ordering::Relaxed);
-                let mut t = s.tail.lock().unwrap();
-                t.extend_from_slice(&data);
-                if t.len() > RAW_TAIL {
-                    let cut = t.len() - RAW_TAIL;
-                    t.drain(..cut);
-                }
             }
         }
-        s.closed.store(true, Ordering::Relaxed);
     });
     Ok(Guest {
         handle,
@@ -262,17 +244,6 @@ impl Guest {
                 }
             },
         );
-    }
-
-    /// Waits until npair closes the channel.
-    pub fn wait_closed(&self) {
-        wait_until("npair to close a russh guest's channel", || {
-            if self.seen.closed.load(Ordering::Relaxed) {
-                Ok(())
-            } else {
-                Err(self.seen.tail())
-            }
-        });
     }
 }
 

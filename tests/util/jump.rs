@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::wait_until;
+use super::{stdout, wait_until, Npair, Tmux};
 
 /// A network namespace with only loopback, alive as long as its holder process.
 pub struct NetNs {
@@ -50,6 +50,22 @@ impl NetNs {
         let mut cmd = Command::new("nsenter");
         cmd.args(["-t", &self.pid().to_string(), "-n", "--", program]);
         cmd
+    }
+
+    /// `cmd` run inside the namespace: the same program, arguments, environment and directory.
+    pub fn enter(&self, cmd: Command) -> Command {
+        let mut inside = self.command(cmd.get_program().to_str().unwrap());
+        inside.args(cmd.get_args());
+        for (name, value) in cmd.get_envs() {
+            match value {
+                Some(v) => inside.env(name, v),
+                None => inside.env_remove(name),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            inside.current_dir(dir);
+        }
+        inside
     }
 
     /// The same, for a pty (portable-pty).
@@ -124,7 +140,7 @@ impl JumpBox {
             .args(["-c", "command -v ssh"])
             .output()
             .unwrap();
-        let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+        let real = stdout(&real).trim().to_owned();
         assert!(real.starts_with('/'), "ssh not found on PATH");
         std::fs::write(
             &wrapper,
@@ -157,7 +173,7 @@ impl JumpBox {
         };
         wait_until("the jump box's sshd to listen", || {
             let out = ns.command("ss").args(["-ltn"]).output().unwrap();
-            let s = String::from_utf8_lossy(&out.stdout).into_owned();
+            let s = stdout(&out);
             if s.contains(&format!("{JUMP_HOST}:{JUMP_PORT}")) {
                 Ok(())
             } else {
@@ -181,6 +197,31 @@ impl JumpBox {
 
     pub fn ssh_config(&self) -> PathBuf {
         self.dir.join("ssh_config")
+    }
+
+    /// `npair share ARGS...` inside `ns` as the tests run it (`Npair::command`), with this jump
+    /// box's `ssh` first on PATH, through this jump box unless ARGS name another `--via`.
+    pub fn npair_command(&self, ns: &NetNs, tmux: &Tmux, args: &[&str]) -> Command {
+        let mut args = args.to_vec();
+        if !args.contains(&"--via") {
+            args.extend(["--via", &self.spec]);
+        }
+        let mut cmd = ns.enter(Npair::command(tmux, &args));
+        cmd.env("PATH", self.path());
+        cmd
+    }
+
+    /// A guest's command: what npair printed (`ssh ...`), run in `ns` with this jump box's
+    /// client config (its key and known_hosts), in a terminal (`-tt`).
+    pub fn guest_command(&self, ns: &NetNs, printed: &str) -> portable_pty::CommandBuilder {
+        let mut words = printed.split_whitespace();
+        assert_eq!(words.next(), Some("ssh"), "{printed}");
+        let mut cmd = ns.pty_command("ssh");
+        cmd.arg("-F");
+        cmd.arg(self.ssh_config());
+        cmd.arg("-tt");
+        cmd.args(words);
+        cmd
     }
 }
 

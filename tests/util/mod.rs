@@ -2,8 +2,6 @@
 //! and guests that are real `ssh` clients in ptys whose screens are read back through vt100.
 //! Everything is stopped in Drop; every wait has a deadline and says what it last saw.
 
-#![allow(dead_code)]
-
 pub mod browser;
 pub mod client;
 pub mod jump;
@@ -92,12 +90,17 @@ impl Tmux {
         self.path().join("run")
     }
 
-    /// Runs `npair ARGS...` (a subcommand such as `status`) against this test's shares.
-    pub fn npair(&self, args: &[&str]) -> Output {
+    /// `npair ARGS...` (a subcommand such as `status`) against this test's shares, to run.
+    pub fn npair_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(npair_bin());
         self.env(&mut cmd);
         cmd.args(args);
-        run_npair(cmd)
+        cmd
+    }
+
+    /// Runs `npair ARGS...` against this test's shares.
+    pub fn npair(&self, args: &[&str]) -> Output {
+        run_npair(self.npair_command(args))
     }
 
     /// Runs `npair ARGS...`, asserts that it succeeded, and returns its stdout.
@@ -106,21 +109,44 @@ impl Tmux {
         assert!(
             out.status.success(),
             "npair {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            stdout(&out),
+            stderr(&out)
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout(&out)
     }
 
     /// The environment every process of this test gets: the private server, no nesting.
+    /// `None` removes the variable.
+    fn env_vars(&self) -> [(&'static str, Option<std::ffi::OsString>); 7] {
+        [
+            ("TMUX_TMPDIR", Some(self.path().into())),
+            ("XDG_CONFIG_HOME", Some(self.path().join("config").into())),
+            ("XDG_RUNTIME_DIR", Some(self.runtime_dir().into())),
+            ("TERM", Some("xterm-256color".into())),
+            ("LANG", Some("C.UTF-8".into())),
+            ("TMUX", None),
+            ("TMUX_PANE", None),
+        ]
+    }
+
+    /// Gives `cmd` this test's environment.
     pub fn env(&self, cmd: &mut Command) {
-        cmd.env("TMUX_TMPDIR", self.path())
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_RUNTIME_DIR", self.runtime_dir())
-            .env("TERM", "xterm-256color")
-            .env("LANG", "C.UTF-8")
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE");
+        for (name, value) in self.env_vars() {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
+    }
+
+    /// Gives a pty's `cmd` this test's environment.
+    pub fn pty_env(&self, cmd: &mut CommandBuilder) {
+        for (name, value) in self.env_vars() {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
     }
 
     pub fn command(&self) -> Command {
@@ -136,9 +162,9 @@ impl Tmux {
         assert!(
             out.status.success(),
             "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            stderr(&out)
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout(&out)
     }
 
     /// A session running a plain shell with the prompt "$ ".
@@ -237,68 +263,56 @@ pub struct Npair {
     stderr: Arc<Mutex<String>>,
 }
 
+/// `npair share ARGS...` with this harness's defaults for what ARGS leave out: the test's own host
+/// key, loopback only (never npair's default, which listens on every interface), no web viewer.
+/// Every way of starting a share in these tests builds on this.
+fn share_args(tmux: &Tmux, args: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = vec!["share".into()];
+    v.extend(args.iter().map(Into::into));
+    if !args.contains(&"--host-key") {
+        v.push("--host-key".into());
+        v.push(tmux.path().join("host_ed25519").into());
+    }
+    if !args.contains(&"--listen") {
+        v.extend(["--listen".into(), "127.0.0.1:0".into()]);
+    }
+    if !args.contains(&"--web") && !args.contains(&"--no-web") {
+        v.push("--no-web".into());
+    }
+    v
+}
+
+/// How a script runs npair, and how most tests do: no terminal, the connection details as a
+/// JSON line on stdout.
+const SCRIPTED: [&str; 2] = ["--headless", "--json"];
+
 impl Npair {
-    /// The command npair runs as in these tests: headless, JSON, loopback, a private key.
+    /// `npair share ARGS...` as these tests run it (see `share_args`), to run or spawn.
     pub fn command(tmux: &Tmux, args: &[&str]) -> Command {
         let mut cmd = Command::new(npair_bin());
         tmux.env(&mut cmd);
-        cmd.arg("share").args(args);
-        if !args.contains(&"--host-key") {
-            cmd.arg("--host-key").arg(tmux.path().join("host_ed25519"));
-        }
-        // Tests listen on loopback only: never the defaults, which listen on every interface.
-        if !args.contains(&"--listen") {
-            cmd.args(["--listen", "127.0.0.1:0"]);
-        }
-        if !args.contains(&"--web") && !args.contains(&"--no-web") {
-            cmd.arg("--no-web");
-        }
+        cmd.args(share_args(tmux, args));
         cmd
     }
 
-    pub fn headless_args(extra: &[&'static str]) -> Vec<&'static str> {
-        let mut v = vec![
-            "--headless",
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-web",
-        ];
-        v.extend_from_slice(extra);
-        v
-    }
-
-    /// Starts npair sharing `session` and waits for its JSON line.
-    pub fn start(tmux: &Tmux, session: &str, extra: &[&'static str]) -> Npair {
+    /// Starts `npair share SESSION --headless --json EXTRA...` and waits for its JSON line.
+    pub fn start(tmux: &Tmux, session: &str, extra: &[&str]) -> Npair {
         let mut args = vec![session];
-        args.extend(Npair::headless_args(extra));
-        Npair::start_args(tmux, &args)
+        args.extend(SCRIPTED);
+        args.extend_from_slice(extra);
+        Npair::spawn(Npair::command(tmux, &args))
     }
 
-    /// Starts npair sharing `session` headless with the web viewer on, both servers on
-    /// loopback port 0, and waits for its JSON line.
+    /// The same with the web viewer on, on loopback port 0.
     pub fn start_web(tmux: &Tmux, session: &str) -> Npair {
-        Npair::start_args(
-            tmux,
-            &[
-                session,
-                "--headless",
-                "--json",
-                "--listen",
-                "127.0.0.1:0",
-                "--web",
-                "127.0.0.1:0",
-            ],
-        )
+        Npair::start(tmux, session, &["--web", "127.0.0.1:0"])
     }
 
-    pub fn start_args(tmux: &Tmux, args: &[&str]) -> Npair {
-        Npair::spawn(Npair::command(tmux, args))
-    }
-
-    /// Starts npair with `dir` as its current directory.
-    pub fn start_in(tmux: &Tmux, dir: &Path, args: &[&str]) -> Npair {
-        let mut cmd = Npair::command(tmux, args);
+    /// Starts `npair share --headless --json EXTRA...` (no session named) in directory `dir`.
+    pub fn start_in(tmux: &Tmux, dir: &Path, extra: &[&str]) -> Npair {
+        let mut args = SCRIPTED.to_vec();
+        args.extend_from_slice(extra);
+        let mut cmd = Npair::command(tmux, &args);
         cmd.current_dir(dir);
         Npair::spawn(cmd)
     }
@@ -360,6 +374,20 @@ impl Npair {
         self.info["ro_token"].as_str().unwrap().to_owned()
     }
 
+    /// The web viewer's address, `http://127.0.0.1:PORT/ro-TOKEN` (a share with `--web`).
+    pub fn web_url(&self) -> String {
+        self.info["web_url"].as_str().expect("web_url").to_owned()
+    }
+
+    /// The web viewer's port.
+    pub fn web_port(&self) -> u16 {
+        let url = self.web_url();
+        let rest = url
+            .strip_prefix("http://127.0.0.1:")
+            .expect("a loopback web_url");
+        rest.split('/').next().unwrap().parse().unwrap()
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }
@@ -409,6 +437,12 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that a finished process said `text` on stderr; shows all it said if not.
+pub fn assert_stderr_has(out: &Output, text: &str) {
+    let said = stderr(out);
+    assert!(said.contains(text), "no {text:?} in stderr:\n{said}");
+}
+
 /// The guests `npair status --json` lists.
 pub fn guests(tmux: &Tmux) -> Vec<serde_json::Value> {
     let out = tmux.npair_ok(&["status", "--json"]);
@@ -431,6 +465,25 @@ pub fn wait_guests(tmux: &Tmux, n: usize) -> Vec<serde_json::Value> {
 /// A guest's id as `npair kick` takes it.
 pub fn id_of(g: &serde_json::Value) -> String {
     g["id"].as_u64().unwrap().to_string()
+}
+
+/// A plain HTTP/1.1 GET of `url` (`http://HOST:PORT/PATH`), with the deadline:
+/// (status, headers lowercased, body).
+pub fn http_get(url: &str) -> (u16, String, String) {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_lowercase(), body.to_owned())
 }
 
 /// Runs npair to completion (for errors) with a deadline.
@@ -495,6 +548,7 @@ pub struct Term {
     /// Everything the guest received, for messages printed after the screen is left.
     pub raw: Arc<Mutex<Vec<u8>>>,
     /// When each chunk arrived, and the length of `raw` after it (for latency benchmarks).
+    #[allow(dead_code)] // read by benches/share.rs only: no test times output
     pub stamps: Arc<Mutex<Vec<(std::time::Instant, usize)>>>,
 }
 
@@ -523,34 +577,26 @@ impl Term {
         Term::spawn(cmd, cols, rows)
     }
 
-    /// The host: `npair share SESSION --json --listen 127.0.0.1:0 --no-web` attached to this
-    /// terminal, against the test's tmux server.
+    /// The host: `npair share SESSION --json` attached to this terminal, against the test's
+    /// tmux server.
     pub fn host(tmux: &Tmux, session: &str, cols: u16, rows: u16) -> Term {
         Term::host_with(tmux, session, cols, rows, &[])
     }
 
     /// The host, with more `npair share` options.
     pub fn host_with(tmux: &Tmux, session: &str, cols: u16, rows: u16, extra: &[&str]) -> Term {
+        let mut args = vec![session, "--json"];
+        args.extend_from_slice(extra);
+        Term::spawn(Term::host_command(tmux, &args), cols, rows)
+    }
+
+    /// `npair share ARGS...` as these tests run it (see `share_args`), for a terminal.
+    pub fn host_command(tmux: &Tmux, args: &[&str]) -> CommandBuilder {
         let mut cmd = CommandBuilder::new(npair_bin());
-        cmd.args([
-            "share",
-            session,
-            "--json",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-web",
-        ]);
-        cmd.args(extra);
-        cmd.arg("--host-key");
-        cmd.arg(tmux.path().join("host_ed25519"));
-        cmd.env("TMUX_TMPDIR", tmux.path());
-        cmd.env("XDG_CONFIG_HOME", tmux.path().join("config"));
-        cmd.env("XDG_RUNTIME_DIR", tmux.runtime_dir());
-        cmd.env("LANG", "C.UTF-8");
-        cmd.env_remove("TMUX");
-        cmd.env_remove("TMUX_PANE");
+        cmd.args(share_args(tmux, args));
+        tmux.pty_env(&mut cmd);
         cmd.cwd(tmux.path());
-        Term::spawn(cmd, cols, rows)
+        cmd
     }
 
     pub fn spawn(mut cmd: CommandBuilder, cols: u16, rows: u16) -> Term {
@@ -647,6 +693,7 @@ impl Term {
 
     /// Waits for `needle` on the screen, polling every 200 µs (for benchmarks: `wait_for`'s
     /// 50 ms poll is too coarse to time a join), and returns the time since `since`.
+    #[allow(dead_code)] // used by benches/via.rs and benches/share.rs only: no test times a join
     pub fn time_until_text(&self, needle: &str, since: Instant) -> Duration {
         loop {
             if self.text().contains(needle) {
@@ -708,20 +755,6 @@ impl Term {
 impl Drop for Term {
     fn drop(&mut self) {
         let _ = self.child.kill();
-    }
-}
-
-/// Asserts that the guest's rows `top..top+lines.len()` show `pane`'s captured text.
-pub fn assert_rows_match(guest: &Term, top: usize, pane_text: &str) {
-    for (i, want) in pane_text.lines().enumerate() {
-        let got = guest.row((top + i) as u16);
-        assert_eq!(
-            got,
-            want.trim_end(),
-            "row {} differs\nguest:\n{}\npane:\n{pane_text}",
-            top + i,
-            guest.text()
-        );
     }
 }
 
