@@ -17,7 +17,7 @@ tmux set -g status-style 'bg=colour24,fg=colour255'
 for _ in $(seq 50); do [ -s "$T/info" ] && break; sleep 0.1; done
 field() { python3 -c "import json,sys; print(json.load(open('$T/info'))['$1'])"; }
 URL=$(field web_url); PORT=$(field ssh_port); TOKEN=$(field ro_token)
-tmux send-keys -t demo "vim -u NONE -N -c 'syntax on' -c 'set number' src/hub.rs +96" Enter
+tmux send-keys -t demo "vim -u NONE -N -c 'syntax on' -c 'set number' src/hub/mod.rs +40" Enter
 sleep 1
 
 Xvfb :77 -screen 0 1880x560x24 -nolisten tcp & sleep 1
