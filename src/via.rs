@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::task::TaskTracker;
 
 use crate::shutdown::Shutdown;
 
@@ -149,6 +150,7 @@ pub(crate) async fn establish(
     jump: &Jump,
     targets: Targets,
     want: Option<Forwards>,
+    tasks: &TaskTracker,
 ) -> Result<(Forwarder, Forwards)> {
     // The forward must not outlive npair, even when npair is killed outright (SIGKILL skips
     // kill_on_drop).
@@ -208,7 +210,7 @@ pub(crate) async fn establish(
     let said = Arc::new(Mutex::new(Vec::new()));
     let (up_tx, up_rx) = oneshot::channel();
     let stderr = child.stderr.take().context("ssh's stderr")?;
-    tokio::spawn(read_ssh(stderr, targets, Arc::clone(&said), up_tx));
+    tasks.spawn(read_ssh(stderr, targets, Arc::clone(&said), up_tx));
 
     let ports = tokio::select! {
         r = tokio::time::timeout(ESTABLISH_TIMEOUT, up_rx) => match r {
@@ -326,6 +328,7 @@ pub(crate) async fn supervise(
     ports_tx: watch::Sender<Forwards>,
     notices: mpsc::Sender<String>,
     mut shutdown: Shutdown,
+    tasks: TaskTracker,
 ) {
     let say = |m: String| {
         let _ = notices.try_send(m);
@@ -347,11 +350,11 @@ pub(crate) async fn supervise(
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.wait() => return,
             }
-            let same = establish(&jump, targets, Some(current.1)).await;
+            let same = establish(&jump, targets, Some(current.1), &tasks).await;
             let next = match same {
                 Ok(n) => Ok(n),
                 // The old ports may be taken now: any ports beat none.
-                Err(_) => establish(&jump, targets, None).await,
+                Err(_) => establish(&jump, targets, None, &tasks).await,
             };
             match next {
                 Ok((f, ports)) => {

@@ -72,7 +72,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     let plan = preflight::check(&cfg)?;
     let (control, _control_socket) = control::bind(&plan.name)?;
     let key = keys::load_or_create(&cfg.host_key)?;
-    let bound = net::Bound::open(&cfg).await?;
+    let tasks = TaskTracker::new();
+    let bound = net::Bound::open(&cfg, &tasks).await?;
     plan.create_session()?;
 
     // Signals end the share cleanly from before the banner on: a script may signal as soon as
@@ -91,7 +92,6 @@ pub async fn run(cfg: Config) -> Result<()> {
 
     let screen = screen::Screen::start(plan.size, plan.attached)?;
     let (trigger, shutdown) = shutdown::channel();
-    let tasks = TaskTracker::new();
     let running = services::start(services::Wiring {
         cfg: &cfg,
         plan,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 use super::Config;
 use crate::logins::Reach;
@@ -32,7 +33,7 @@ pub(super) struct Forward {
 
 impl Bound {
     /// Binds every listener and establishes the forward.
-    pub(super) async fn open(cfg: &Config) -> Result<Bound> {
+    pub(super) async fn open(cfg: &Config, tasks: &TaskTracker) -> Result<Bound> {
         let v4_too = cfg.listen.iter().any(SocketAddr::is_ipv4);
         let listeners = cfg
             .listen
@@ -47,7 +48,7 @@ impl Bound {
                     ssh: first.local_addr()?,
                     web: web.as_ref().map(|l| l.local_addr()).transpose()?,
                 };
-                let current = via::establish(jump, targets, None).await?;
+                let current = via::establish(jump, targets, None, tasks).await?;
                 Some(Forward {
                     jump: jump.clone(),
                     targets,

@@ -70,6 +70,18 @@ pub(super) struct Running {
     _status_line: Option<tmux::StatusLine>,
 }
 
+/// What every service is started with.
+struct Ctx<'a> {
+    cfg: &'a Config,
+    shutdown: &'a Shutdown,
+    tasks: &'a TaskTracker,
+    registry: &'a Arc<Registry>,
+    /// Notices for the host.
+    notices: &'a mpsc::Sender<String>,
+    /// `npair stop` and `--expires` end the share through here.
+    ends: &'a mpsc::Sender<End>,
+}
+
 /// Starts every service of the share.
 pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
     let Wiring {
@@ -85,8 +97,6 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         tasks,
         first_login,
     } = w;
-    let attached = plan.attached;
-    let (tmux, name, tty) = (&plan.tmux, &plan.name, &screen.tty);
     let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
     if let Some(path) = &cfg.record {
         record::start(
@@ -106,14 +116,22 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         notice_tx.clone(),
     );
     let (end_tx, ends) = mpsc::channel::<End>(1);
-    let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
-    let started = Instant::now();
+    let ctx = Ctx {
+        cfg,
+        shutdown,
+        tasks,
+        registry: &registry,
+        notices: &notice_tx,
+        ends: &end_tx,
+    };
     let failures = Arc::new(FailureLimiter::default());
     let authorized_keys = plan.authorized_keys.take();
-    tasks.spawn(control::serve(
+    let started = Instant::now();
+    start_control(
+        &ctx,
         control,
-        Arc::new(Control {
-            session: name.clone(),
+        Control {
+            session: plan.name.clone(),
             registry: Arc::clone(&registry),
             tokens: Arc::clone(&tokens),
             failures: Arc::clone(&failures),
@@ -129,21 +147,10 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
                 authorized_keys: authorized_keys.as_ref().map(AuthorizedKeys::len),
                 record: cfg.record.as_ref().map(|p| p.display().to_string()),
             },
-            stop: stop_tx,
-        }),
-        shutdown.clone(),
-        tasks.clone(),
-    ));
-    {
-        let end_tx = end_tx.clone();
-        let mut shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            tokio::select! {
-                Some(()) = stop_rx.recv() => { let _ = end_tx.send(End::Stopped).await; }
-                _ = shutdown.wait() => {}
-            }
-        });
-    }
+            // Replaced by `start_control`, which listens to it.
+            stop: mpsc::channel(1).0,
+        },
+    );
     if let Some(web_listener) = bound.web {
         let frames = web::render::start(Arc::clone(&screen.hub), shutdown.clone(), tasks);
         tasks.spawn(web::serve(
@@ -151,7 +158,7 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
             web::WebShared {
                 tokens: Arc::clone(&tokens),
                 registry: Arc::clone(&registry),
-                session: name.clone(),
+                session: plan.name.clone(),
                 frames,
                 shutdown: shutdown.clone(),
                 tasks: tasks.clone(),
@@ -178,15 +185,64 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
             f.ports,
             notice_tx.clone(),
             shutdown.clone(),
+            tasks.clone(),
         ));
     }
+    let status_line = start_host_side(&ctx, &plan, screen, notice_rx, first_login);
+    Ok(Running {
+        ends,
+        notices: notice_tx,
+        plan,
+        _status_line: status_line,
+    })
+}
+
+/// The control socket, and `npair stop` turned into the share's end.
+fn start_control(ctx: &Ctx<'_>, listener: UnixListener, mut control: Control) {
+    let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
+    control.stop = stop_tx;
+    ctx.tasks.spawn(control::serve(
+        listener,
+        Arc::new(control),
+        ctx.shutdown.clone(),
+        ctx.tasks.clone(),
+    ));
+    let end_tx = ctx.ends.clone();
+    let mut shutdown = ctx.shutdown.clone();
+    ctx.tasks.spawn(async move {
+        tokio::select! {
+            Some(()) = stop_rx.recv() => { let _ = end_tx.send(End::Stopped).await; }
+            _ = shutdown.wait() => {}
+        }
+    });
+}
+
+/// The host's side: notices, the size policy applied to the pty and the host's terminal
+/// followed, the expiry, and when attached the guest count in the status line (returned: it
+/// is put back when dropped) and the approval prompt.
+fn start_host_side(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    screen: &Screen,
+    notice_rx: mpsc::Receiver<String>,
+    first_login: String,
+) -> Option<tmux::StatusLine> {
+    let Ctx {
+        cfg,
+        shutdown,
+        tasks,
+        registry,
+        notices,
+        ends,
+    } = ctx;
+    let (attached, tmux, name, tty) = (plan.attached, &plan.tmux, &plan.name, &screen.tty);
     if let Some(life) = cfg.expires {
         tasks.spawn(expire(
             life,
-            end_tx,
-            notice_tx.clone(),
+            (*ends).clone(),
+            (*notices).clone(),
             (tmux.clone(), tty.clone()),
-            shutdown.clone(),
+            (*shutdown).clone(),
         ));
     }
     let status_line = attached.then(|| {
@@ -194,7 +250,7 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
             registry.watch_count(),
             tmux.clone(),
             name.clone(),
-            shutdown.clone(),
+            (*shutdown).clone(),
         ));
         tmux::StatusLine::set(tmux, name)
     });
@@ -206,34 +262,29 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
             tmux.clone(),
             tty.clone(),
             name.clone(),
-            shutdown.clone(),
+            (*shutdown).clone(),
         ));
     }
     tasks.spawn(show_notices(
         notice_rx,
         attached.then(|| (tmux.clone(), tty.clone())),
-        shutdown.clone(),
+        (*shutdown).clone(),
         registry.watch_count(),
     ));
     tasks.spawn(apply_sizes(
         Arc::clone(&screen.sizes),
         Arc::clone(&screen.hub),
         Arc::clone(&screen.pty),
-        shutdown.clone(),
+        (*shutdown).clone(),
     ));
     if attached {
         tasks.spawn(follow_host_size(
             Arc::clone(&screen.sizes),
-            shutdown.clone(),
+            (*shutdown).clone(),
         ));
-        let _ = notice_tx.try_send(format!("sharing; {first_login}"));
+        let _ = notices.try_send(format!("sharing; {first_login}"));
     }
-    Ok(Running {
-        ends,
-        notices: notice_tx,
-        plan,
-        _status_line: status_line,
-    })
+    status_line
 }
 
 /// Shows notices to the host: a tmux message on our client when attached, a line on stderr

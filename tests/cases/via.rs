@@ -144,14 +144,21 @@ fn an_unreachable_jump_box_is_a_clear_error() {
     );
 }
 
-/// The pid of npair's `ssh` (the forward), once it runs.
+/// The pid of npair's `ssh` (the forward), once it runs: npair's child on Linux, or the child
+/// of the watcher that ties it to npair in the portable build (`--features portable`).
 fn forward_ssh(np: &Npair) -> String {
+    let pgrep = |args: &[&str]| {
+        let out = Command::new("pgrep").args(args).output().unwrap();
+        stdout(&out)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     wait_until("npair's ssh", || {
-        let out = Command::new("pgrep")
-            .args(["-P", &np.pid().to_string(), "-x", "ssh"])
-            .output()
-            .unwrap();
-        let pid = stdout(&out).trim().to_owned();
+        let npair = np.pid().to_string();
+        let children = pgrep(&["-P", &npair]);
+        let parents = [npair, children].join(",");
+        let pid = pgrep(&["-x", "ssh", "-P", parents.trim_end_matches(',')]);
         if pid.is_empty() {
             Err("no ssh child".to_owned())
         } else {
