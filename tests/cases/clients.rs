@@ -191,24 +191,8 @@ fn a_mistyped_token_is_told_so_and_the_host_sees_it() {
     tmux.new_session("fun", 80, 24);
     let np = Npair::start(&tmux, "fun", &[]);
     // An ordinary interactive ssh (no BatchMode), as a guest would type it.
-    let port = np.port().to_string();
-    let args: Vec<String> = [
-        "-F",
-        "/dev/null",
-        "-p",
-        &port,
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-tt",
-        &format!("{}x@127.0.0.1", np.rw()),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = interactive_ssh_options(np.port());
+    args.extend(["-tt".to_owned(), format!("{}x@127.0.0.1", np.rw())]);
     let out = ssh_run("ssh", &args);
     assert_eq!(out.status.code(), Some(255));
     let said = stderr(&out);

@@ -498,8 +498,16 @@ pub fn run_npair(mut cmd: Command) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// OpenSSH client options for a test: no user config, no known_hosts, quiet.
+/// OpenSSH client options for a test: no user config, no known_hosts, quiet, never a prompt.
 pub fn ssh_options(port: u16) -> Vec<String> {
+    let mut options = interactive_ssh_options(port);
+    options.extend(["-o", "BatchMode=yes"].map(str::to_owned));
+    options.extend(["-o", "ConnectTimeout=10"].map(str::to_owned));
+    options
+}
+
+/// The same, as a person would run ssh (no `BatchMode`): what an interactive guest sees.
+pub fn interactive_ssh_options(port: u16) -> Vec<String> {
     [
         "-F",
         "/dev/null",
@@ -511,10 +519,6 @@ pub fn ssh_options(port: u16) -> Vec<String> {
         "UserKnownHostsFile=/dev/null",
         "-o",
         "LogLevel=ERROR",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ConnectTimeout=10",
     ]
     .iter()
     .map(|s| s.to_string())
