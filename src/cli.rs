@@ -254,9 +254,10 @@ pub struct ShareArgs {
     #[arg(long, value_name = "USER@JUMPBOX[:PORT]")]
     pub via: Option<String>,
 
-    /// Address and port of the read-only web viewer (port 0 picks a free one)
-    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8022")]
-    pub web: SocketAddr,
+    /// Address and port of the read-only web viewer (port 0 picks a free one) [default:
+    /// 0.0.0.0:8022, but off with --authorized-keys unless given: the page has no keys]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub web: Option<SocketAddr>,
 
     /// Do not serve the web viewer
     #[arg(long)]
@@ -291,6 +292,14 @@ pub struct ShareArgs {
     #[arg(long, value_name = "FILE.cast")]
     pub record: Option<PathBuf>,
 }
+
+/// Where the web viewer listens unless told otherwise.
+pub const DEFAULT_WEB: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8022);
+
+/// Why the web viewer is off with `--authorized-keys`, as the banner says it.
+const WEB_OFF_FOR_KEYS: &str = "off: --authorized-keys admits only listed keys, and a browser \
+     has none (give --web ADDR:PORT to serve the page anyway)";
 
 /// The longest `--expires`: a share is a working session; more than a week is a typo in the unit.
 pub const MAX_EXPIRES: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -376,7 +385,18 @@ impl ShareArgs {
             headless: self.headless,
             size,
             json: self.json,
-            web: (!self.no_web).then_some(self.web),
+            web_off: match (self.no_web, self.web, &self.authorized_keys) {
+                (false, None, Some(_)) => Some(WEB_OFF_FOR_KEYS.to_owned()),
+                _ => None,
+            },
+            web: match (self.no_web, self.web, &self.authorized_keys) {
+                (true, _, _) => None,
+                (false, Some(addr), _) => Some(addr),
+                // Guests must hold a listed key, and a browser presents none: the page would be
+                // open to anyone with the URL. Given explicitly, the host has decided.
+                (false, None, Some(_)) => None,
+                (false, None, None) => Some(DEFAULT_WEB),
+            },
             via: self
                 .via
                 .map(|v| v.parse())
@@ -395,6 +415,30 @@ impl ShareArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn share_config(args: &[&str]) -> Config {
+        let mut argv = vec!["npair", "share", "--host-key", "/dev/null"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Share(a) => a.into_config().unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn with_authorized_keys_the_web_viewer_is_off_unless_asked_for() {
+        let plain = share_config(&[]);
+        assert_eq!(plain.web, Some(DEFAULT_WEB));
+        assert_eq!(plain.web_off, None);
+        let keys = share_config(&["--authorized-keys", "guests.keys"]);
+        assert_eq!(keys.web, None);
+        assert!(keys.web_off.unwrap().contains("--authorized-keys"));
+        let asked = share_config(&["--authorized-keys", "k", "--web", "127.0.0.1:9000"]);
+        assert_eq!(asked.web, Some("127.0.0.1:9000".parse().unwrap()));
+        assert_eq!(asked.web_off, None);
+        assert_eq!(share_config(&["--no-web"]).web, None);
+        assert_eq!(share_config(&["--no-web"]).web_off, None);
+    }
 
     #[test]
     fn durations_take_units_and_refuse_the_rest() {

@@ -33,6 +33,7 @@ pub(super) fn print(
             "rw_command": main.rw,
             "ro_command": main.ro,
             "web_url": main.web_url,
+            "web_off": cfg.web_off,
             "listen": bound.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             "host_key": fingerprint,
         });
@@ -59,6 +60,9 @@ pub(super) fn print(
         }
         if let Some(t) = &main.web_tunnel {
             writeln!(out, "  web (read-only)  {t}")?;
+        }
+        if let Some(why) = &cfg.web_off {
+            writeln!(out, "  web (read-only)  {why}")?;
         }
         writeln!(
             out,

@@ -47,8 +47,10 @@ pub struct Config {
     pub json: bool,
     /// The jump box to forward through (`--via`), if any.
     pub via: Option<via::Jump>,
-    /// The web viewer's address; `None` with `--no-web`.
+    /// The web viewer's address; `None` with `--no-web`, or by default with `--authorized-keys`.
     pub web: Option<SocketAddr>,
+    /// Why the web viewer is off when the host did not turn it off, for the banner.
+    pub web_off: Option<String>,
     /// No read-write token at all (`--read-only`).
     pub read_only: bool,
     /// Each guest waits until the host lets it in (`--approve`).
