@@ -16,7 +16,8 @@ use util::browser::Browser;
 use util::client::usage;
 use util::{Term, Tmux};
 
-const SAMPLES: usize = 40;
+/// Keystrokes per row: enough that p99 is not just the slowest one.
+const SAMPLES: usize = 200;
 
 fn now_ms() -> f64 {
     SystemTime::now()

@@ -1,5 +1,6 @@
 //! The web viewer's renderer: a hub subscriber that turns the screen model into frames of rows
-//! of styled runs, at most [`FRAME_RATE`] a second, each encoded once for every viewer.
+//! of styled runs, at most [`FRAME_RATE`] a second under a flood (a change after a quiet moment
+//! goes out at once: [`FrameBudget`]), each encoded once for every viewer.
 //!
 //! A frame carries the rows that changed since the previous frame (`delta`) and, for viewers
 //! that missed frames or just connected, every row (`full`). Frames are published on a watch
@@ -61,18 +62,59 @@ async fn run(
     tx: watch::Sender<Arc<Frame>>,
     mut shutdown: Shutdown,
 ) {
-    let mut last = Instant::now();
+    let mut budget = FrameBudget::new(Instant::now());
     loop {
         // Wait for a change (output, a resize, or a gap: all mean "the screen may differ").
         tokio::select! {
             r = events.recv() => if let Err(broadcast::error::RecvError::Closed) = r { return },
             _ = shutdown.wait() => return,
         }
-        // At most one frame per interval; after a quiet spell, render at once (low latency).
-        tokio::time::sleep_until(last + FRAME_INTERVAL).await;
+        // At once when the budget allows (a change after a quiet spell, or soon after a lone
+        // frame such as a status-line redraw); otherwise coalesced until it does.
+        // (No sleep at all when a frame may go now: the timer would round up to its next tick.)
+        if let Some(at) = budget.next_frame(Instant::now()) {
+            tokio::time::sleep_until(at).await;
+        }
         while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
-        last = Instant::now();
+        budget.spend(Instant::now());
         tx.send_replace(renderer.render(&hub.screen()));
+    }
+}
+
+/// Frames that may go out at once after a quiet spell. A lone frame (tmux redrawing its status
+/// line, a clock) must not make the next change wait a whole interval; a flood still gets
+/// [`FRAME_RATE`] frames a second once this is spent.
+const FRAME_BURST: f64 = 3.0;
+
+/// A token bucket of frames: refills at [`FRAME_RATE`] a second, up to [`FRAME_BURST`].
+struct FrameBudget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl FrameBudget {
+    fn new(now: Instant) -> FrameBudget {
+        FrameBudget {
+            tokens: FRAME_BURST,
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let earned = now.duration_since(self.at).as_secs_f64() * f64::from(FRAME_RATE);
+        self.tokens = (self.tokens + earned).min(FRAME_BURST);
+        self.at = now;
+    }
+
+    /// When the next frame may go out, asked at `now`; `None`: now, a whole token is left.
+    fn next_frame(&mut self, now: Instant) -> Option<Instant> {
+        self.refill(now);
+        (self.tokens < 1.0).then(|| now + FRAME_INTERVAL.mul_f64(1.0 - self.tokens))
+    }
+
+    fn spend(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens -= 1.0;
     }
 }
 
@@ -235,6 +277,46 @@ fn colour(out: &mut String, key: &str, c: vt100::Color) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The renderer's loop in virtual time, for changes every `every` from `start` until
+    /// `end`: when each frame goes out, and how long the change that woke it waited.
+    fn frames(every: Duration, until: Duration) -> Vec<(Duration, Duration)> {
+        let start = Instant::now();
+        let mut b = FrameBudget::new(start);
+        let (mut out, mut t, mut i) = (Vec::new(), start, 0u32);
+        while every * i <= until {
+            let change = start + every * i;
+            let now = change.max(t);
+            let at = b.next_frame(now).unwrap_or(now);
+            b.spend(at);
+            out.push((at - start, at - change));
+            // Every change up to the frame is in it.
+            i = ((at - start).as_nanos() / every.as_nanos()) as u32 + 1;
+            t = at;
+        }
+        out
+    }
+
+    #[test]
+    fn a_flood_gets_at_most_the_frame_rate_and_a_lone_change_goes_at_once() {
+        // A change every millisecond for ten seconds: the frame rate, plus the first burst.
+        let flood = frames(Duration::from_millis(1), Duration::from_secs(10));
+        let n = flood.len() as u32;
+        assert!(n <= 10 * FRAME_RATE + FRAME_BURST as u32, "{n} frames");
+        assert!(n >= 10 * FRAME_RATE - 1, "{n} frames");
+        // In any second of it, at most the frame rate plus the burst.
+        for w in flood.windows((FRAME_RATE + FRAME_BURST as u32 + 1) as usize) {
+            assert!(w[w.len() - 1].0 - w[0].0 >= Duration::from_secs(1) - FRAME_INTERVAL);
+        }
+        // A lone frame (a status-line redraw), then a keystroke's echo 5 ms later, after a
+        // quiet spell: neither waits for a frame interval.
+        let pair = frames(Duration::from_millis(5), Duration::from_millis(5));
+        assert_eq!(pair.len(), 2);
+        assert!(
+            pair.iter().all(|&(_, waited)| waited == Duration::ZERO),
+            "{pair:?}"
+        );
+    }
 
     fn screen(bytes: &[u8]) -> vt100::Screen {
         let mut p = vt100::Parser::new(
