@@ -5,12 +5,12 @@
 //! subsystems, forwarding of any kind, agent and X11 requests are refused; environment requests
 //! are ignored.
 //!
-//! One `Conn` per connection (`handler.rs`) answers russh's callbacks. A connection is registered as a guest
-//! the moment it authenticates, so a kick or a rotation reaches it whether or not it has opened
-//! its terminal yet; it may open one terminal session, and is closed when that ends. Its
-//! watchdog (`watchdog.rs`) enforces the deadlines and closes it. Once a shell starts, one
-//! guest task per connection streams the hub's output to it, so a stalled guest blocks only
-//! itself.
+//! One `Conn` per connection (`handler/`, with its authentication in `handler/auth.rs`) answers
+//! russh's callbacks. A connection is registered as a guest the moment it authenticates, so a kick
+//! or a rotation reaches it whether or not it has opened its terminal yet; it may open one terminal
+//! session, and is closed when that ends. Its watchdog (`watchdog.rs`) enforces the deadlines and
+//! closes it. Once a shell starts, one guest task per connection streams the hub's output to it, so
+//! a stalled guest blocks only itself.
 
 mod algorithms;
 mod guest;
