@@ -18,7 +18,11 @@ for dp,dn,fn in os.walk(root):
             if m:
                 depth=0; started=False; j=i
                 while j<len(lines):
-                    for ch in lines[j]:
+                    # Braces in strings, char literals and comments do not count.
+                    code = re.sub(r'//.*$', '', lines[j])
+                    code = re.sub(r'"(\\.|[^"\\])*"', '""', code)
+                    code = re.sub(r"'(\\.|[^'\\])'", "''", code)
+                    for ch in code:
                         if ch=='{': depth+=1; started=True
                         elif ch=='}': depth-=1
                     if started and depth==0: break
