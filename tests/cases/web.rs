@@ -402,3 +402,45 @@ fn two_hundred_viewers_all_get_the_latest_frame_in_bounded_memory() {
     eprintln!("npair RSS after the flood: {after} KiB");
     assert!(after.saturating_sub(before) / VIEWERS as u64 <= MAX_KIB_PER_VIEWER);
 }
+
+#[test]
+fn on_a_phone_the_page_fits_the_width_and_can_be_zoomed() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = Npair::start_web(&tmux, "fun");
+    tmux.send("fun", &["echo on-a-phone", "Enter"]);
+    let mut b = Browser::open(&np.web_url(), 1100, 700);
+    // A phone held upright: 390 CSS pixels wide.
+    b.emulate_phone(390, 844);
+    b.wait_for("live", "document.getElementById('state').className", |v| {
+        v == "live"
+    });
+    b.wait_for(
+        "the session",
+        "document.getElementById('screen').textContent",
+        |v| v.as_str().is_some_and(|t| t.contains("on-a-phone")),
+    );
+    // The layout is the phone's, and nothing is wider than the screen.
+    let width = b.eval("window.innerWidth");
+    assert_eq!(width, 390, "the page did not take the phone's width");
+    let overflow = b.eval("document.documentElement.scrollWidth - window.innerWidth");
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the page is wider than the phone by {overflow} px"
+    );
+    // The whole 80-column screen is on it.
+    let right = b.eval("document.getElementById('screen').getBoundingClientRect().right");
+    assert!(
+        right.as_f64().unwrap() <= 390.5,
+        "the screen ends at {right} px"
+    );
+    // Pinch-zoom is not forbidden: no user-scalable=no, no maximum scale of 1.
+    let meta = b.eval("document.querySelector('meta[name=viewport]').content");
+    let meta = meta.as_str().unwrap().replace(' ', "");
+    assert!(meta.contains("width=device-width"), "{meta}");
+    assert!(
+        !meta.contains("user-scalable=no") && !meta.contains("user-scalable=0"),
+        "{meta}"
+    );
+    assert!(!meta.contains("maximum-scale=1"), "{meta}");
+}

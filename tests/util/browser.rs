@@ -119,6 +119,24 @@ impl Browser {
         })
     }
 
+    /// Makes the page a phone's: `width` × `height` CSS pixels at three device pixels each, a
+    /// touch screen, and the mobile viewport rules (the page's `<meta name="viewport">` counts),
+    /// then loads the page again under them.
+    pub fn emulate_phone(&mut self, width: u32, height: u32) {
+        let session = self.session.clone();
+        self.call(
+            Some(&session),
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 3, "mobile": true }),
+        );
+        self.call(
+            Some(&session),
+            "Emulation.setTouchEmulationEnabled",
+            json!({ "enabled": true, "maxTouchPoints": 5 }),
+        );
+        self.call(Some(&session), "Page.reload", json!({}));
+    }
+
     /// Evaluates JavaScript in the page and returns its value (promises are awaited).
     pub fn eval(&mut self, expression: &str) -> Value {
         let session = self.session.clone();
