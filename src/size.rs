@@ -37,7 +37,7 @@ impl Size {
         Size { cols, rows }
     }
 
-    /// A size reported by someone else (a guest's window, a terminal ioctl), forced into the
+    /// A size reported by someone else (the host terminal's ioctl), forced into the
     /// range the session accepts. Zero, one and `u32::MAX` all give a usable size.
     pub fn clamped(cols: u32, rows: u32) -> Size {
         let clamp = |v: u32, lo: u16, hi: u16| v.clamp(u32::from(lo), u32::from(hi)) as u16;

@@ -72,6 +72,7 @@ const TASKS_TIMEOUT: Duration = FAREWELL_TIMEOUT.saturating_add(Duration::from_s
 
 pub async fn run(cfg: Config) -> Result<()> {
     let plan = preflight::check(&cfg)?;
+    net::raise_open_files_limit();
     let (control, _control_socket) = control::bind(&plan.name)?;
     let key = keys::load_or_create(&cfg.host_key)?;
     let tasks = TaskTracker::new();

@@ -14,6 +14,25 @@ use crate::logins::Reach;
 use crate::tokens::Tokens;
 use crate::via;
 
+/// Raises the soft limit on open descriptors to the hard one, as servers do: every guest and
+/// web viewer is a socket, and many systems start programs at a soft limit of 1024, far below
+/// what the hard limit allows (a room of a thousand viewers would not fit).
+pub(super) fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: two plain system calls on a struct of ours. A refusal (macOS caps the soft limit
+    // below an infinite hard one) leaves the limit as it was.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 /// What the share listens on, and its forward through a jump box if any.
 pub(super) struct Bound {
     /// The SSH server's listeners; the first is the one the banner shows.

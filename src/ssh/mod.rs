@@ -65,7 +65,7 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 /// What every connection shares. Built by `share`.
 pub(crate) struct Shared {
     pub hub: Arc<Hub>,
-    /// Who is connected; guests register there when their shell starts.
+    /// Who is connected; guests register there as they authenticate.
     pub registry: Arc<Registry>,
     pub tokens: Arc<Tokens>,
     /// Wrong tokens per address: the lockout, and the counts `npair status` shows.

@@ -73,7 +73,7 @@ pub(super) async fn connection(
     let (kick, mut kicked) = shutdown::channel();
     let conn = Conn::new(shared, limiter, peer, ticket, phase_tx, kick);
     // A source penalised for connections that never authenticate waits for its gate before we
-    // send a byte or start a key exchange (src/penalty.rs).
+    // send a byte or start a key exchange (`admission::penalty`).
     let start = async {
         attempt.turn().await;
         russh::server::run_stream(config, QuickAck(tcp), conn).await
