@@ -466,10 +466,14 @@ impl Registration {
         &self.kicked
     }
 
-    /// Whether this guest's keystrokes reach the session now: let in, and read-write.
+    /// Whether this guest's keystrokes reach the session now: let in, read-write, and not
+    /// kicked (a kicked guest's last keystrokes, still in flight, go nowhere).
     pub fn can_type(&self) -> bool {
         let s = self.entry.state();
-        s.admitted && s.role == Role::ReadWrite && self.entry.kind == Kind::Ssh
+        s.admitted
+            && s.role == Role::ReadWrite
+            && self.entry.kind == Kind::Ssh
+            && !self.kicked.has_fired()
     }
 
     /// The guest opened its terminal session, of the size it reported (if any).

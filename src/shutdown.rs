@@ -47,6 +47,11 @@ impl Trigger {
 }
 
 impl Shutdown {
+    /// Whether the shutdown (or the kick) has started.
+    pub fn has_fired(&self) -> bool {
+        self.rx.borrow().is_some() || self.kick.as_ref().is_some_and(|k| k.borrow().is_some())
+    }
+
     /// This listener, also stopped when `kick` fires.
     pub fn or_kick(&self, kick: &Shutdown) -> Shutdown {
         Shutdown {

@@ -104,9 +104,11 @@ pub(super) async fn run_guest(
             Some(t) if !sub.size.fits_in(t) => too_small(t, sub.size),
             _ => sub.snapshot,
         };
+        // A guest kicked as it joined sees nothing of the screen.
         let sent = tokio::select! {
-            ok = out.send(showing) => ok,
+            biased;
             reason = shutdown.wait() => { out.farewell(&reason).await; return; }
+            ok = out.send(showing) => ok,
         };
         if !sent {
             return;

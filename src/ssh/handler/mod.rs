@@ -286,7 +286,10 @@ impl russh::server::Handler for Conn {
             (Some(reg), true) => Arc::clone(reg),
             _ => return session.channel_failure(ch),
         };
-        let refusal = if !self.pty {
+        let refusal = if reg.kicked().has_fired() {
+            // Kicked a moment ago, with the disconnect on its way: no session opens after a kick.
+            Some("npair: the host disconnected you".to_owned())
+        } else if !self.pty {
             // Without a terminal the guest would get the raw screen stream, and its typing would
             // land in the session unechoed.
             Some("npair needs a terminal: run ssh with -t (for example `ssh -t ...`)".to_owned())
