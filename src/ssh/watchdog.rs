@@ -25,7 +25,7 @@ pub(super) enum Phase {
     /// Not authenticated yet.
     Handshake,
     /// Refused (a wrong token, a lockout, a full share): the watchdog disconnects it with this
-    /// message, which clients print ("Received disconnect ...: MESSAGE").
+    /// reason, which clients print ("Received disconnect ...: npair: REASON").
     Refused(String),
     /// Authenticated and registered; no terminal session yet.
     Authenticated,
@@ -39,7 +39,7 @@ pub(super) enum Phase {
 /// What a connection that never opened its terminal session is told when it is closed.
 fn no_session_message() -> String {
     format!(
-        "npair: no terminal session was opened within {} s; connect with `ssh -t` to join",
+        "no terminal session was opened within {} s; connect with `ssh -t` to join",
         NO_SESSION_GRACE.as_secs()
     )
 }
@@ -108,7 +108,7 @@ pub(super) async fn connection(
         let now = phase.borrow_and_update().clone();
         match now {
             Phase::Refused(msg) => break (msg.into(), false),
-            Phase::Done => break ("npair: the session has ended".into(), true),
+            Phase::Done => break ("the session has ended".into(), true),
             _ => {}
         }
         let in_session = now == Phase::Session;
@@ -126,7 +126,7 @@ pub(super) async fn connection(
     if had_session && timeout(FAREWELL_TIMEOUT, &mut session).await.is_ok() {
         return;
     }
-    let reason = reason.trim_start_matches("npair: ");
+    // Every reason (a refusal, a kick, the shutdown) is said without the prefix.
     let _ = timeout(
         DISCONNECT_TIMEOUT,
         handle.disconnect(

@@ -14,7 +14,7 @@ use crate::tokens::Login;
 /// OpenSSH reads an empty method list as "try everything" and would prompt for a password;
 /// naming only publickey ends, when no key fits, with its ordinary
 /// "Permission denied (publickey)." and exit status 255, with no prompt.
-pub(super) fn need_a_key() -> Auth {
+fn need_a_key() -> Auth {
     Auth::Reject {
         proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey][..])),
         partial_success: false,
@@ -26,7 +26,7 @@ pub(super) fn need_a_key() -> Auth {
 /// it is printed. OpenSSH tries publickey and keyboard-interactive before password, so it never
 /// prompts for a password first; a client that only does password (paramiko) is told
 /// "authentication failed" rather than that its method is unsupported.
-pub(super) fn wrong_token() -> Auth {
+fn wrong_token() -> Auth {
     Auth::Reject {
         proceed_with_methods: Some(MethodSet::from(
             &[
@@ -40,15 +40,15 @@ pub(super) fn wrong_token() -> Auth {
 }
 
 /// What a guest who presented a wrong token is told. It says nothing about valid tokens.
-const WRONG_TOKEN: &str = "npair: that token is not valid for this share; check the login the \
+const WRONG_TOKEN: &str = "that token is not valid for this share; check the login the \
      host gave you (tokens are new each time npair starts, and the host may have replaced them)";
 
 impl Conn {
-    pub(super) fn refused(&self) -> bool {
+    fn refused(&self) -> bool {
         matches!(*self.phase.borrow(), Phase::Refused(_))
     }
 
-    /// Refuses the connection: the watchdog disconnects it with `msg`.
+    /// Refuses the connection: the watchdog disconnects it with `msg` (said after "npair: ").
     fn refuse(&self, msg: String) {
         self.phase.send_replace(Phase::Refused(msg));
     }
@@ -63,7 +63,7 @@ impl Conn {
         let ip = self.peer.ip();
         if !self.limiter.allowed(ip) {
             self.refuse(format!(
-                "npair: too many wrong tokens from {ip}; wait a minute, then try the login the \
+                "too many wrong tokens from {ip}; wait a minute, then try the login the \
                  host gave you"
             ));
             return None;

@@ -155,8 +155,7 @@ impl Conn {
             }
             Err(refusal) => {
                 self.notice(format!("refused a guest from {}: {refusal}", self.peer));
-                self.phase
-                    .send_replace(Phase::Refused(format!("npair: {refusal}")));
+                self.phase.send_replace(Phase::Refused(refusal.to_string()));
             }
         }
     }
