@@ -377,6 +377,14 @@ impl ShareArgs {
             Some(p) => p,
             None => crate::keys::default_path()?,
         };
+        let (web, web_off) = match (self.no_web, self.web, &self.authorized_keys) {
+            (true, _, _) => (None, None),
+            (false, Some(addr), _) => (Some(addr), None),
+            // Guests must hold a listed key, and a browser presents none: the page would be
+            // open to anyone with the URL. Given explicitly, the host has decided.
+            (false, None, Some(_)) => (None, Some(WEB_OFF_FOR_KEYS.to_owned())),
+            (false, None, None) => (Some(DEFAULT_WEB), None),
+        };
         Ok(Config {
             session: self.session,
             create: self.create,
@@ -385,18 +393,8 @@ impl ShareArgs {
             headless: self.headless,
             size,
             json: self.json,
-            web_off: match (self.no_web, self.web, &self.authorized_keys) {
-                (false, None, Some(_)) => Some(WEB_OFF_FOR_KEYS.to_owned()),
-                _ => None,
-            },
-            web: match (self.no_web, self.web, &self.authorized_keys) {
-                (true, _, _) => None,
-                (false, Some(addr), _) => Some(addr),
-                // Guests must hold a listed key, and a browser presents none: the page would be
-                // open to anyone with the URL. Given explicitly, the host has decided.
-                (false, None, Some(_)) => None,
-                (false, None, None) => Some(DEFAULT_WEB),
-            },
+            web,
+            web_off,
             via: self
                 .via
                 .map(|v| v.parse())
