@@ -127,6 +127,7 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
     let failures = Arc::new(FailureLimiter::default());
     let authorized_keys = plan.authorized_keys.take();
     let started = Instant::now();
+    let (stop_tx, stop_rx) = mpsc::channel::<()>(1);
     start_control(
         &ctx,
         control,
@@ -147,9 +148,9 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
                 authorized_keys: authorized_keys.as_ref().map(AuthorizedKeys::len),
                 record: cfg.record.as_ref().map(|p| p.display().to_string()),
             },
-            // Replaced by `start_control`, which listens to it.
-            stop: mpsc::channel(1).0,
+            stop: stop_tx,
         },
+        stop_rx,
     );
     if let Some(web_listener) = bound.web {
         let frames = web::render::start(Arc::clone(&screen.hub), shutdown.clone(), tasks);
@@ -197,10 +198,14 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
     })
 }
 
-/// The control socket, and `npair stop` turned into the share's end.
-fn start_control(ctx: &Ctx<'_>, listener: UnixListener, mut control: Control) {
-    let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
-    control.stop = stop_tx;
+/// The control socket, and `npair stop` (`stop`, the other half of `control.stop`) turned into
+/// the share's end.
+fn start_control(
+    ctx: &Ctx<'_>,
+    listener: UnixListener,
+    control: Control,
+    mut stop: mpsc::Receiver<()>,
+) {
     ctx.tasks.spawn(control::serve(
         listener,
         Arc::new(control),
@@ -211,7 +216,7 @@ fn start_control(ctx: &Ctx<'_>, listener: UnixListener, mut control: Control) {
     let mut shutdown = ctx.shutdown.clone();
     ctx.tasks.spawn(async move {
         tokio::select! {
-            Some(()) = stop_rx.recv() => { let _ = end_tx.send(End::Stopped).await; }
+            Some(()) = stop.recv() => { let _ = end_tx.send(End::Stopped).await; }
             _ = shutdown.wait() => {}
         }
     });
