@@ -169,6 +169,13 @@ impl Tmux {
         }
     }
 
+    /// Makes tmux draw the whole screen of the client on `tty` (ours) again, as it knows it:
+    /// every cell with every attribute and character cluster it holds.
+    pub fn refresh_client(&self, tty: &Path) {
+        let tty = tty.to_string_lossy();
+        let _ = self.output(&["refresh-client", "-t", &tty]);
+    }
+
     /// Detaches the client on `tty` (ours) the way `prefix d` would, so tmux restores the
     /// terminal it drew on.
     pub fn detach_client(&self, tty: &Path) {

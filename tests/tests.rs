@@ -17,6 +17,8 @@ mod clients;
 mod control;
 #[path = "cases/errors.rs"]
 mod errors;
+#[path = "cases/exact.rs"]
+mod exact;
 #[path = "cases/faults.rs"]
 mod faults;
 #[path = "cases/guests.rs"]

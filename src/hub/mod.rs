@@ -23,7 +23,7 @@ use std::num::NonZeroU16;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 
 use crate::size::Size;
 
@@ -88,6 +88,8 @@ impl AsRef<[u8]> for Input {
 /// taken at the same point of the stream.
 pub struct Hub {
     inner: Mutex<Inner>,
+    /// Subscribers painted from the model that want the source to draw the screen again.
+    redraws: Notify,
 }
 
 struct Inner {
@@ -114,6 +116,7 @@ impl Hub {
                 region_parser: vte::Parser::new(),
                 tx: broadcast::channel(RING_CHUNKS).0,
             }),
+            redraws: Notify::new(),
         }
     }
 
@@ -161,6 +164,22 @@ impl Hub {
     /// A copy of the current screen (for renderers and tests).
     pub(crate) fn screen(&self) -> vt100::Screen {
         self.lock().parser.screen().clone()
+    }
+
+    /// Asks the source of the output to draw the whole screen again, for a subscriber just
+    /// painted from the model. The model holds everything a terminal needs to draw on (modes,
+    /// the alternate screen, the scroll region, the cursor, every cell's place), which makes the
+    /// first paint instant; but not every attribute and character cluster the source drew. A
+    /// redraw from the source, arriving after the snapshot, makes the newcomer's cells exact;
+    /// subscribers already in receive the same cells they have. Requests made before the
+    /// source's next turn count as one.
+    pub fn request_redraw(&self) {
+        self.redraws.notify_one();
+    }
+
+    /// Waits for the next [`Hub::request_redraw`].
+    pub async fn redraw_requested(&self) {
+        self.redraws.notified().await;
     }
 
     /// Subscribes to the output from now on, with a snapshot of the screen as of now.

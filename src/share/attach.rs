@@ -22,9 +22,17 @@ const QUICK_EXIT: Duration = Duration::from_secs(2);
 const MAX_QUICK_EXITS: u32 = 5;
 
 /// What tmux may assume of the terminal when headless. Attached, the host's terminal answers
-/// tmux's questions; headless, nobody does, and tmux would send true colours as the nearest of
-/// 256. Guests' terminals and the web page show true colour, so say so.
-const HEADLESS_FEATURES: &str = "RGB";
+/// tmux's questions; headless, nobody does, and tmux would fall back to what `xterm-256color`
+/// promises: true colours sent as the nearest of 256, underline styles and colours as a plain
+/// underline, no strikethrough or overline. Each feature claimed here is one that guests'
+/// terminals commonly have and that a terminal without it skips: true colour (`RGB`), styled
+/// and coloured underlines (`usstyle`: `4:3`, `58:2::r:g:b`, colon forms that a terminal which
+/// does not know them ignores as one parameter), strikethrough and overline (SGR 9 and 53), and
+/// synchronized updates around redraws (`sync`: a DCS that other terminals swallow, which keeps
+/// a full redraw from flickering). Left out: anything that would make guests' terminals send
+/// something back (focus events, extended keys), write their clipboards or titles, or that the
+/// screen model cannot follow (left and right margins, rectangle fills).
+const HEADLESS_FEATURES: &str = "RGB,usstyle,strikethrough,overline,sync";
 
 /// Our tmux client in the share's pty, and what deciding its fate takes.
 pub(super) struct Client<'a> {

@@ -282,6 +282,11 @@ fn start_host_side(
         Arc::clone(&screen.pty),
         (*shutdown).clone(),
     ));
+    tasks.spawn(redraw_for_newcomers(
+        Arc::clone(&screen.hub),
+        (tmux.clone(), tty.clone()),
+        (*shutdown).clone(),
+    ));
     if attached {
         tasks.spawn(follow_host_size(
             Arc::clone(&screen.sizes),
@@ -352,6 +357,34 @@ async fn apply_sizes(sizes: Arc<SizePolicy>, hub: Arc<Hub>, pty: Arc<Pty>, mut s
         let size = *rx.borrow_and_update();
         hub.resize(size);
         let _ = pty.resize(size);
+    }
+}
+
+/// A burst of joins is answered by one redraw: after a request, wait until none has come for
+/// [`REDRAW_QUIET`], but no longer than [`REDRAW_LATEST`] after the first.
+const REDRAW_QUIET: Duration = Duration::from_millis(40);
+const REDRAW_LATEST: Duration = Duration::from_millis(200);
+
+/// Has tmux redraw our client when a guest was painted from the screen model (a join, or a
+/// repaint after a lag), so that the guest's cells end exactly as tmux drew them, coalescing
+/// requests (see [`Hub::request_redraw`]).
+async fn redraw_for_newcomers(hub: Arc<Hub>, (tmux, tty): (Tmux, PathBuf), mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            () = hub.redraw_requested() => {}
+            _ = shutdown.wait() => return,
+        }
+        let latest = tokio::time::Instant::now() + REDRAW_LATEST;
+        loop {
+            let quiet = (tokio::time::Instant::now() + REDRAW_QUIET).min(latest);
+            tokio::select! {
+                () = hub.redraw_requested() => {}
+                () = tokio::time::sleep_until(quiet) => break,
+                _ = shutdown.wait() => return,
+            }
+        }
+        let (t, p) = (tmux.clone(), tty.clone());
+        let _ = tokio::task::spawn_blocking(move || t.refresh_client(&p)).await;
     }
 }
 

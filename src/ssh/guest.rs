@@ -114,6 +114,10 @@ pub(super) async fn run_guest(
             return;
         }
         let fits = term.is_none_or(|t| sub.size.fits_in(t));
+        if fits {
+            // The snapshot places every cell; tmux's redraw, after it, makes each one exact.
+            shared.hub.request_redraw();
+        }
         let next = follow(&out, &mut sub.events, &mut size, &mut shutdown, fits).await;
         if let Next::Stop = next {
             return;
