@@ -249,6 +249,15 @@ fn a_late_joiner_ends_exactly_as_an_early_guest_for_every_corpus_entry() {
     wait_guests(&tmux, 1);
     for (i, (name, bytes)) in corpus().iter().enumerate() {
         play(&tmux, &v, i, bytes);
+        if *name == "underline styles and colours" {
+            // The headless client claims styled and coloured underlines: an early guest's
+            // terminal gets them as the program wrote them, not as a plain underline.
+            let early = v.screen("early");
+            assert!(
+                early.contains("\x1b[4:3m") && early.contains("\x1b[58;"),
+                "no curly or coloured underline reached the guest:\n{early:?}"
+            );
+        }
         let late = format!("late{i}");
         v.open(&late, &np.ro());
         converge(&v, "early", &late, name);
