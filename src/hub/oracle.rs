@@ -60,27 +60,27 @@ pub(super) fn assert_same_screen(
                     c.contents().to_owned()
                 }
             };
+            // Everything a cell shows: its text, colours and every attribute.
+            let look = |c: &vt100::Cell| {
+                (
+                    text(c),
+                    [c.fgcolor(), c.bgcolor(), c.underline_color()],
+                    [
+                        c.bold(),
+                        c.dim(),
+                        c.italic(),
+                        c.inverse(),
+                        c.blink(),
+                        c.concealed(),
+                        c.strikethrough(),
+                        c.overline(),
+                    ],
+                    c.underline_style(),
+                )
+            };
             prop_assert_eq!(
-                (
-                    text(x),
-                    x.fgcolor(),
-                    x.bgcolor(),
-                    x.bold(),
-                    x.italic(),
-                    x.underline(),
-                    x.inverse(),
-                    x.dim()
-                ),
-                (
-                    text(y),
-                    y.fgcolor(),
-                    y.bgcolor(),
-                    y.bold(),
-                    y.italic(),
-                    y.underline(),
-                    y.inverse(),
-                    y.dim()
-                ),
+                look(x),
+                look(y),
                 "cell {},{}",
                 r,
                 c
