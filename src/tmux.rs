@@ -71,6 +71,16 @@ impl Tmux {
         self.output(&["-V"]).map(|_| ())
     }
 
+    /// Whether this tmux counts a character followed by U+FE0F (VARIATION SELECTOR-16) as two
+    /// columns: tmux 3.4 and later do, 3.3 and earlier count the character alone. A version
+    /// that cannot be read is taken as a recent one.
+    pub fn draws_vs16_wide(&self) -> bool {
+        let Ok(out) = self.output(&["-V"]) else {
+            return true;
+        };
+        vs16_wide_in(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// Names of the sessions on the server; none when no server is running.
     pub fn sessions(&self) -> Result<Vec<String>> {
         let out = self.output(&["list-sessions", "-F", "#{session_name}"])?;
@@ -308,6 +318,25 @@ pub fn session_name_for_dir(dir: &Path) -> String {
     base.replace(['.', ':'], "_")
 }
 
+/// [`Tmux::draws_vs16_wide`] for the output of `tmux -V` ("tmux 3.3a", "tmux next-3.6").
+fn vs16_wide_in(version: &str) -> bool {
+    let digits = version
+        .trim()
+        .trim_start_matches("tmux ")
+        .trim_start_matches("next-");
+    let mut parts = digits.split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+            .ok()
+    });
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (3, 4),
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +352,15 @@ mod tests {
             "my_site_8080"
         );
         assert_eq!(session_name_for_dir(Path::new("/")), "npair");
+    }
+
+    #[test]
+    fn tmux_counts_vs16_as_wide_from_3_4() {
+        assert!(!vs16_wide_in("tmux 3.3a\n"));
+        assert!(!vs16_wide_in("tmux 2.9"));
+        assert!(vs16_wide_in("tmux 3.4"));
+        assert!(vs16_wide_in("tmux 3.5a"));
+        assert!(vs16_wide_in("tmux next-3.6"));
+        assert!(vs16_wide_in("tmux master"));
     }
 }

@@ -149,6 +149,12 @@ impl Hub {
         let _ = tx.send(Event::Output(bytes));
     }
 
+    /// Sets whether the model counts a character followed by U+FE0F as two columns, as the
+    /// program drawing on it (tmux) does, so that the model's columns stay tmux's.
+    pub(crate) fn set_vs16_wide(&self, wide: bool) {
+        self.lock().parser.screen_mut().set_vs16_wide(wide);
+    }
+
     /// Changes the model's size. Call before resizing the pty, so that the redraw tmux sends
     /// in answer is parsed at the new size.
     pub(crate) fn resize(&self, size: Size) {

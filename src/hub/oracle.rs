@@ -78,13 +78,7 @@ pub(super) fn assert_same_screen(
                     c.underline_style(),
                 )
             };
-            prop_assert_eq!(
-                look(x),
-                look(y),
-                "cell {},{}",
-                r,
-                c
-            );
+            prop_assert_eq!(look(x), look(y), "cell {},{}", r, c);
         }
     }
     prop_assert_eq!(a.cursor_position(), b.cursor_position());

@@ -16,7 +16,11 @@ fn terminal_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(b"\r\n".to_vec()),
         Just(b"\n".to_vec()),
         Just("界😀é".as_bytes().to_vec()),
-        Just("\u{1F468}\u{200d}\u{1F469} 1\u{fe0f}\u{20e3}".as_bytes().to_vec()),
+        Just(
+            "\u{1F468}\u{200d}\u{1F469} 1\u{fe0f}\u{20e3}"
+                .as_bytes()
+                .to_vec()
+        ),
         (1u8..30, 1u8..90).prop_map(|(r, c)| format!("\x1b[{r};{c}H").into_bytes()),
         (0u8..8, 0u8..8).prop_map(|(f, b)| format!("\x1b[3{f};4{b}m").into_bytes()),
         (0u8..=255).prop_map(|i| format!("\x1b[38;5;{i}m").into_bytes()),

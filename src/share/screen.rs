@@ -36,8 +36,10 @@ pub(super) struct Screen {
 impl Screen {
     /// Opens the pty at `size` and starts its reader (to the hub, and to the host's terminal
     /// when `attached`), the guests' writer, and the host's keyboard when `attached`.
-    pub(super) fn start(size: Size, attached: bool) -> Result<Screen> {
+    /// `vs16_wide`: the tmux client counts U+FE0F as widening (see `Tmux::draws_vs16_wide`).
+    pub(super) fn start(size: Size, attached: bool, vs16_wide: bool) -> Result<Screen> {
         let hub = Arc::new(Hub::new(size));
+        hub.set_vs16_wide(vs16_wide);
         let sizes = SizePolicy::new(size);
         let pty = Arc::new(Pty::open(size)?);
         let tty = pty

@@ -172,12 +172,18 @@ impl Renderer {
 struct Style {
     fg: vt100::Color,
     bg: vt100::Color,
+    underline_colour: vt100::Color,
+    underline: vt100::UnderlineStyle,
     bold: bool,
     dim: bool,
     italic: bool,
-    underline: bool,
     inverse: bool,
+    blink: bool,
+    strikethrough: bool,
+    overline: bool,
+    /// Drawn in a box of its own, one or two columns wide (see [`own_box`]).
     wide: bool,
+    boxed: bool,
 }
 
 impl Style {
@@ -185,31 +191,73 @@ impl Style {
         Style {
             fg: cell.fgcolor(),
             bg: cell.bgcolor(),
+            underline_colour: cell.underline_color(),
+            underline: cell.underline_style(),
             bold: cell.bold(),
             dim: cell.dim(),
             italic: cell.italic(),
-            underline: cell.underline(),
             inverse: cell.inverse(),
+            blink: cell.blink(),
+            strikethrough: cell.strikethrough(),
+            overline: cell.overline(),
             wide: cell.is_wide(),
+            boxed: own_box(cell.contents()),
         }
     }
 
     const PLAIN: Style = Style {
         fg: vt100::Color::Default,
         bg: vt100::Color::Default,
+        underline_colour: vt100::Color::Default,
+        underline: vt100::UnderlineStyle::None,
         bold: false,
         dim: false,
         italic: false,
-        underline: false,
         inverse: false,
+        blink: false,
+        strikethrough: false,
+        overline: false,
         wide: false,
+        boxed: false,
     };
 }
 
-/// One row as a JSON array of runs: `{"t":text,"fg":..,"bg":..,"b":1,"d":1,"i":1,"u":1,"v":1,"w":1}`,
-/// where a colour is an index (0-255) or "#rrggbb", and absent means the default. A wide
-/// character is a run of its own with `"w":1`, so the page can give it two cells. Trailing
-/// blank cells in the default style are left out.
+/// Whether a cell's text gets a box of its own on the page, one column wide, rather than
+/// running on with its neighbours: anything but a single character of the scripts a monospace
+/// font draws at one column and left to right (Latin, Greek, Cyrillic, box drawing and
+/// blocks). In a box of its own, text can neither be reordered (right-to-left scripts), nor
+/// shaped with its neighbours (Arabic), nor push the next columns along (a fallback font's
+/// other width, an emoji, a combining sequence): the page stays a grid, like a terminal.
+fn own_box(text: &str) -> bool {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => !(c < '\u{0590}' || ('\u{2500}'..='\u{259f}').contains(&c)),
+        (None, _) => false,
+        _ => true,
+    }
+}
+
+/// The underline style as the page's `u` key: 1 single, 2 double, 3 curly, 4 dotted, 5 dashed.
+fn underline_code(u: vt100::UnderlineStyle) -> Option<u8> {
+    use vt100::UnderlineStyle as U;
+    match u {
+        U::None => None,
+        U::Single => Some(1),
+        U::Double => Some(2),
+        U::Curly => Some(3),
+        U::Dotted => Some(4),
+        U::Dashed => Some(5),
+    }
+}
+
+/// One row as a JSON array of runs: `{"t":text,"fg":..,"bg":..,"uc":..,"u":1-5,"b":1,"d":1,
+/// "i":1,"v":1,"k":1,"s":1,"o":1,"w":1,"c":1}`, where a colour is an index (0-255) or
+/// "#rrggbb", and absent means the default; `u` is the underline style (1 single, 2 double,
+/// 3 curly, 4 dotted, 5 dashed), `uc` its colour, `v` inverse, `k` blink, `s` strikethrough,
+/// `o` overline. A wide character is a run of its own with `"w":1`, so the page can give it
+/// two columns; a character that must not run on with its neighbours (see [`own_box`]) is a
+/// run of its own with `"c":1`. Concealed text is sent as blanks: what the terminal hides
+/// never reaches the page. Trailing blank cells in the default style are left out.
 fn encode_row(screen: &vt100::Screen, row: u16, cols: u16) -> String {
     let mut runs: Vec<(Style, String)> = Vec::new();
     for col in 0..cols {
@@ -220,13 +268,19 @@ fn encode_row(screen: &vt100::Screen, row: u16, cols: u16) -> String {
             continue;
         }
         let style = Style::of(cell);
-        let text = if cell.has_contents() {
-            cell.contents()
-        } else {
-            " "
+        let text = match cell.contents() {
+            "" => " ",
+            _ if cell.concealed() => {
+                if cell.is_wide() {
+                    "  "
+                } else {
+                    " "
+                }
+            }
+            t => t,
         };
         match runs.last_mut() {
-            Some((s, t)) if *s == style && !style.wide => t.push_str(text),
+            Some((s, t)) if *s == style && !style.wide && !style.boxed => t.push_str(text),
             _ => runs.push((style, text.to_owned())),
         }
     }
@@ -244,13 +298,20 @@ fn encode_row(screen: &vt100::Screen, row: u16, cols: u16) -> String {
         let _ = write!(out, "{{\"t\":{}", serde_json::Value::from(t.as_str()));
         colour(&mut out, "fg", s.fg);
         colour(&mut out, "bg", s.bg);
+        colour(&mut out, "uc", s.underline_colour);
+        if let Some(u) = underline_code(s.underline) {
+            let _ = write!(out, ",\"u\":{u}");
+        }
         for (on, key) in [
             (s.bold, "b"),
             (s.dim, "d"),
             (s.italic, "i"),
-            (s.underline, "u"),
             (s.inverse, "v"),
+            (s.blink, "k"),
+            (s.strikethrough, "s"),
+            (s.overline, "o"),
             (s.wide, "w"),
+            (s.boxed && !s.wide, "c"),
         ] {
             if on {
                 let _ = write!(out, ",\"{key}\":1");
@@ -336,6 +397,29 @@ mod tests {
             r##"[{"t":"a"},{"t":"red","fg":1},{"t":"X","fg":1,"bg":200,"b":1},{"t":"Y","fg":"#010203","bg":200,"b":1},{"t":" "},{"t":"界","w":1},{"t":"z"}]"##
         );
         assert_eq!(encode_row(&s, 1, 20), "[]");
+    }
+
+    #[test]
+    fn every_attribute_reaches_the_page_and_concealed_text_does_not() {
+        let s = screen(
+            "\x1b[1;2ma\x1b[0;5;9;53mb\x1b[0;4:3;58;5;196mc\x1b[0;8;31msecret\x1b[0;21md"
+                .as_bytes(),
+        );
+        assert_eq!(
+            encode_row(&s, 0, 20),
+            r##"[{"t":"a","b":1,"d":1},{"t":"b","k":1,"s":1,"o":1},{"t":"c","uc":196,"u":3},{"t":"      ","fg":1},{"t":"d","u":2}]"##
+        );
+    }
+
+    #[test]
+    fn right_to_left_and_combined_text_keeps_its_columns() {
+        let s = screen("ab שלום e\u{301}1\u{fe0f}\u{20e3}".as_bytes());
+        assert_eq!(
+            encode_row(&s, 0, 20),
+            "[{\"t\":\"ab \"},{\"t\":\"ש\",\"c\":1},{\"t\":\"ל\",\"c\":1},{\"t\":\"ו\",\"c\":1},\
+             {\"t\":\"ם\",\"c\":1},{\"t\":\" \"},{\"t\":\"e\u{301}\",\"c\":1},\
+             {\"t\":\"1\u{fe0f}\u{20e3}\",\"w\":1}]"
+        );
     }
 
     #[test]

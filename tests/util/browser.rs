@@ -187,13 +187,53 @@ pub const PAGE_CELLS: &str = r#"(() => {
     for (const span of row.querySelectorAll('span')) {
       const cs = getComputedStyle(span);
       const bg = span.style.backgroundColor ? cs.backgroundColor : null;
-      for (const ch of span.textContent) {
+      // A character in a box of its own (w: two columns, c: one) is one cell, whatever its
+      // code points (an emoji sequence, a letter and its combining accent).
+      const boxed = span.classList.contains('w') || span.classList.contains('c');
+      for (const ch of boxed ? [span.textContent] : span.textContent) {
         cells.push([ch, cs.color, bg]);
         if (span.classList.contains('w')) cells.push(['', cs.color, bg]);
       }
     }
     return cells;
   });
+})()"#;
+
+/// JavaScript: every cell the page shows, as the browser laid it out and styled it: rows of
+/// `[column, text, look]`, where `column` is where the cell's text starts on the screen, in
+/// columns (from the layout, so reordered text shows), and `look` is its computed colour,
+/// background, weight, opacity, style, text decoration (lines, style, colour) and animation,
+/// joined by `|`. Animations are paused at their start, so a blinking cell is read as shown.
+pub const PAGE_GRID: &str = r#"(() => {
+  document.getAnimations().forEach((a) => { a.pause(); a.currentTime = 0; });
+  const screen = document.getElementById('screen');
+  const box = screen.getBoundingClientRect();
+  const cols = screen.style.width ? parseFloat(screen.style.width) : 80;
+  const ch = box.width / cols;
+  const col = (rect) => Math.round((rect.left - box.left) / ch);
+  return JSON.stringify([...screen.querySelectorAll('.row')].map((row) => {
+    const cells = [];
+    for (const span of row.children) {
+      const cs = getComputedStyle(span);
+      const look = [cs.color, cs.backgroundColor, cs.fontWeight, cs.opacity, cs.fontStyle,
+        cs.textDecorationLine, cs.textDecorationStyle, cs.textDecorationColor, cs.animationName].join('|');
+      if (span.classList.contains('w') || span.classList.contains('c')) {
+        cells.push([col(span.getBoundingClientRect()), span.textContent, look]);
+        continue;
+      }
+      const node = span.firstChild;
+      if (!node) continue;
+      let i = 0;
+      for (const chr of node.textContent) {
+        const r = document.createRange();
+        r.setStart(node, i);
+        r.setEnd(node, i + chr.length);
+        cells.push([col(r.getBoundingClientRect()), chr, look]);
+        i += chr.length;
+      }
+    }
+    return cells;
+  }));
 })()"#;
 
 /// JavaScript: the page's rows as text, trailing blanks trimmed.

@@ -1,7 +1,10 @@
 // npair's read-only viewer. Frames arrive as JSON over a WebSocket at <page>/ws:
 //   {type:"hello", session}
 //   {type:"frame", seq, full, cols, rows, cursor:{r,c,v}, alt, lines:[[row, runs], ...]}
-//     where a run is {t: text, fg, bg: index 0-255 or "#rrggbb", b,d,i,u,v (inverse), w (wide)}
+//     where a run is {t: text, fg, bg, uc (underline colour): index 0-255 or "#rrggbb",
+//       u: underline 1 single 2 double 3 curly 4 dotted 5 dashed, b bold, d dim, i italic,
+//       v inverse, k blink, s strikethrough, o overline, w: one wide character (two columns),
+//       c: one character in a column of its own}; concealed text arrives as blanks
 //   {type:"waiting", id}   (the host has not let this viewer in yet: --approve)
 //   {type:"ended", reason}
 // The server renders; this page only paints rows and the cursor.
@@ -37,6 +40,7 @@ const css = getComputedStyle(document.documentElement);
 const defaultFg = css.getPropertyValue('--fg').trim() || '#d0d0d0';
 const defaultBg = css.getPropertyValue('--bg').trim() || '#111111';
 const colour = (c) => (typeof c === 'number' ? palette[c] : c);
+const underlineStyles = [null, 'solid', 'double', 'wavy', 'dotted', 'dashed'];
 
 function setState(cls, text) {
   stateEl.className = cls;
@@ -69,7 +73,16 @@ function paintRow(i, runs) {
     if (run.v) { const f = fg; fg = bg || defaultBg; bg = f || defaultFg; }
     if (fg) s.style.color = fg;
     if (bg) s.style.backgroundColor = bg;
-    const cls = ['b', 'd', 'i', 'u', 'w'].filter((k) => run[k]);
+    const lines = [];
+    if (run.u) lines.push('underline');
+    if (run.o) lines.push('overline');
+    if (run.s) lines.push('line-through');
+    if (lines.length) {
+      s.style.textDecorationLine = lines.join(' ');
+      if (run.u) s.style.textDecorationStyle = underlineStyles[run.u] || 'solid';
+      if (run.uc !== undefined) s.style.textDecorationColor = colour(run.uc);
+    }
+    const cls = ['b', 'd', 'i', 'k', 'w', 'c'].filter((k) => run[k]);
     if (cls.length) s.className = cls.join(' ');
     return s;
   });

@@ -47,14 +47,16 @@ impl Cell {
 
     pub(crate) fn set(&mut self, c: char, a: crate::attrs::Attrs) {
         self.len = 0;
-        self.append_char(0, c);
+        self.append_char(0, c, true);
         // if we're setting a single character, we can just look at that one
         // character to determine the cell width
         self.set_wide(c.width().unwrap_or(1) > 1);
         self.attrs = a;
     }
 
-    pub(crate) fn append(&mut self, c: char) {
+    /// npair: `vs16_wide`: whether U+FE0F makes the cell wide (see
+    /// `Screen::set_vs16_wide`).
+    pub(crate) fn append(&mut self, c: char, vs16_wide: bool) {
         let len = self.len();
         if len >= CONTENT_BYTES - 4 {
             return;
@@ -65,7 +67,7 @@ impl Cell {
         }
 
         // we already checked that we have space for another codepoint
-        self.append_char(self.len(), c);
+        self.append_char(self.len(), c, vs16_wide);
     }
 
     pub(crate) fn set_contents(&mut self, s: &str, a: crate::attrs::Attrs) {
@@ -74,20 +76,21 @@ impl Cell {
             return;
         };
         self.set(c, a);
+        // the cell was already drawn (and widened, if it was) before
         for c in chars {
-            self.append(c);
+            self.append(c, true);
         }
     }
 
     // Writes bytes representing c at start
     // Requires caller to verify start <= CODEPOINTS_IN_CELL * 4
-    fn append_char(&mut self, start: usize, c: char) {
+    fn append_char(&mut self, start: usize, c: char, vs16_wide: bool) {
         c.encode_utf8(&mut self.contents[start..]);
         self.len += u8::try_from(c.len_utf8()).unwrap();
         // if we're appending characters, we have to account for emoji
         // presentation being requested, which can turn a base character that
         // is otherwise considered to be narrow into a wide character
-        if c == '\u{FE0F}' {
+        if c == '\u{FE0F}' && vs16_wide {
             self.set_wide(self.contents().width() > 1);
         }
     }

@@ -92,6 +92,11 @@ pub struct Screen {
     cursor_style: CursorStyle,
 
     last_char: Option<char>,
+
+    /// npair: whether U+FE0F (VARIATION SELECTOR-16) makes the character
+    /// before it wide, as tmux 3.4 and later draw it; tmux 3.3 leaves its
+    /// width alone.
+    vs16_wide: bool,
 }
 
 impl Screen {
@@ -122,6 +127,7 @@ impl Screen {
             cursor_style: CursorStyle::default(),
 
             last_char: None,
+            vs16_wide: true,
         }
     }
 
@@ -726,6 +732,13 @@ impl Screen {
         self.cursor_style
     }
 
+    /// npair: sets whether U+FE0F (VARIATION SELECTOR-16) makes the
+    /// character before it wide (the default), to draw as the program that
+    /// writes to this screen counts columns.
+    pub fn set_vs16_wide(&mut self, wide: bool) {
+        self.vs16_wide = wide;
+    }
+
     /// Returns the currently active foreground color.
     #[must_use]
     pub fn fgcolor(&self) -> crate::Color {
@@ -1141,11 +1154,12 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
             cell_was_wide =
                 screen.grid().drawing_cell(base_pos).unwrap().is_wide();
 
+            let vs16_wide = screen.vs16_wide;
             screen
                 .grid_mut()
                 .drawing_cell_mut(base_pos)
                 .unwrap()
-                .append(c);
+                .append(c, vs16_wide);
             let cell_is_wide =
                 screen.grid().drawing_cell(base_pos).unwrap().is_wide();
             if !cell_was_wide && cell_is_wide {
