@@ -150,6 +150,23 @@ impl Tmux {
         Ok(cmd)
     }
 
+    /// A control-mode client (`tmux -C`) of session `name`, for the web viewer's scrollback:
+    /// it hears every pane's output as text lines on its stdout and takes commands on its
+    /// stdin. It draws nothing, has no say in the size (`ignore-size`) and cannot type
+    /// (`read-only`); `-f` needs tmux 3.2. It ends when its stdin closes.
+    pub fn control_command(&self, name: &str) -> Command {
+        let mut cmd = self.command();
+        cmd.args([
+            "-C",
+            "attach-session",
+            "-t",
+            &exact(name),
+            "-f",
+            "ignore-size,read-only",
+        ]);
+        cmd
+    }
+
     /// Shows `msg` in the status line of the client on `tty` (ours), for the host to see.
     pub fn display_message(&self, tty: &Path, msg: &str) {
         self.display_message_for(tty, msg, NOTICE_SHOWN);

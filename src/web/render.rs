@@ -210,7 +210,7 @@ impl Style {
 /// where a colour is an index (0-255) or "#rrggbb", and absent means the default. A wide
 /// character is a run of its own with `"w":1`, so the page can give it two cells. Trailing
 /// blank cells in the default style are left out.
-fn encode_row(screen: &vt100::Screen, row: u16, cols: u16) -> String {
+pub(super) fn encode_row(screen: &vt100::Screen, row: u16, cols: u16) -> String {
     let mut runs: Vec<(Style, String)> = Vec::new();
     for col in 0..cols {
         let Some(cell) = screen.cell(row, col) else {
