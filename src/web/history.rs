@@ -22,7 +22,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::num::NonZeroU16;
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::{ChildStdout, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 use super::render::encode_row;
+use crate::hub::Hub;
 use crate::shutdown::Shutdown;
 use crate::tmux::Tmux;
 
@@ -81,38 +82,68 @@ pub struct Request {
     pub after: Option<u64>,
 }
 
-/// Starts the control-mode client of `session` and the thread that reads it; both end with
-/// the share. Never fails the share: without tmux's control mode, viewers are told that
-/// scrollback is unavailable and why.
-pub fn start(tmux: &Tmux, session: &str, shutdown: Shutdown, tasks: &TaskTracker) -> Arc<History> {
-    let unavailable = |why: String| {
-        let mut state = State::new(None);
-        state.end(why);
-        Arc::new(History {
-            state: Mutex::new(state),
-        })
-    };
-    let spawned = tmux
-        .control_command(session)
+/// Starts the control-mode client of `session` once our own tmux client is attached (the
+/// hub has its first output), and the thread that reads it; both end with the share. Never
+/// fails the share: without tmux's control mode, viewers are told that scrollback is
+/// unavailable and why.
+pub fn start(
+    tmux: &Tmux,
+    session: &str,
+    hub: &Hub,
+    shutdown: Shutdown,
+    tasks: &TaskTracker,
+) -> Arc<History> {
+    let history = Arc::new(History {
+        state: Mutex::new(State::new()),
+    });
+    // Subscribed now, so our client's first drawing is not missed.
+    let events = hub.subscribe().events;
+    let command = tmux.control_command(session);
+    tasks.spawn(run(Arc::clone(&history), command, events, shutdown));
+    history
+}
+
+/// How long the control-mode client waits for our own client to draw before it starts anyway.
+const ATTACH_WAIT: Duration = Duration::from_secs(5);
+
+/// Starts the control-mode client after our client's attach (whose notice to control clients
+/// must not reach one still introducing itself, see [`Tmux::control_command`]), then ends it
+/// with the share (or reaps it when it ends first) and waits for its reader.
+async fn run(
+    history: Arc<History>,
+    mut command: std::process::Command,
+    mut events: tokio::sync::broadcast::Receiver<crate::hub::Event>,
+    mut shutdown: Shutdown,
+) {
+    tokio::select! {
+        _ = tokio::time::timeout(ATTACH_WAIT, events.recv()) => {}
+        _ = shutdown.wait() => return,
+    }
+    drop(events);
+    let spawned = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
     let mut child = match spawned {
         Ok(c) => c,
-        Err(e) => return unavailable(format!("cannot start tmux in control mode: {e}")),
+        Err(e) => {
+            history
+                .state
+                .lock()
+                .end(format!("cannot start tmux in control mode: {e}"));
+            return;
+        }
     };
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         let _ = child.kill();
         let _ = child.wait();
-        return unavailable("cannot talk to tmux in control mode".to_owned());
+        return;
     };
-    let history = Arc::new(History {
-        state: Mutex::new(State::new(Some(Box::new(stdin)))),
-    });
-    let (ended_tx, ended_rx) = oneshot::channel::<()>();
+    history.state.lock().begin(Some(Box::new(stdin)));
+    let (ended_tx, ended) = oneshot::channel::<()>();
     let h = Arc::clone(&history);
     let reader = std::thread::Builder::new()
         .name("npair-history".into())
@@ -129,21 +160,9 @@ pub fn start(tmux: &Tmux, session: &str, shutdown: Shutdown, tasks: &TaskTracker
                 .state
                 .lock()
                 .end(format!("cannot start a thread: {e}"));
-            return history;
+            return;
         }
     };
-    tasks.spawn(supervise(child, reader, ended_rx, shutdown));
-    history
-}
-
-/// Ends the control-mode client with the share (or reaps it when it ends first), and waits
-/// for its reader.
-async fn supervise(
-    mut child: Child,
-    reader: std::thread::JoinHandle<()>,
-    ended: tokio::sync::oneshot::Receiver<()>,
-    mut shutdown: Shutdown,
-) {
     tokio::select! {
         _ = shutdown.wait() => { let _ = child.kill(); }
         _ = ended => {}
@@ -214,6 +233,11 @@ impl State {
             };
             return serde_json::json!({ "type": "history", "id": id, "error": error }).to_string();
         };
+        // Panes in other windows are not on the shared screen: their output was never shown.
+        if !pane.on_screen {
+            let error = format!("pane %{id_of_pane} is not on the shared screen now");
+            return serde_json::json!({ "type": "history", "id": id, "error": error }).to_string();
+        }
         let kept = &pane.parser.callbacks().kept;
         let (first, rows) = kept.page(req.before, req.after);
         let mut out = format!(
@@ -331,6 +355,8 @@ struct Pane {
     parser: vt100::Parser<Kept>,
     /// "window 0, pane 1", for the page to say which pane it shows.
     label: String,
+    /// In the session's current window, so on the shared screen: only such panes are shown.
+    on_screen: bool,
 }
 
 impl Pane {
@@ -347,6 +373,7 @@ impl Pane {
                 },
             ),
             label: info.label(),
+            on_screen: info.on_screen,
         }
     }
 
@@ -372,6 +399,7 @@ impl Pane {
 
     fn update(&mut self, info: &PaneInfo) {
         self.label = info.label();
+        self.on_screen = info.on_screen;
         let (rows, cols) = self.parser.screen().size();
         if (rows.get(), cols.get()) != (info.rows, info.cols) {
             // Rows a shorter pane pushes off keep the old width: the scratch row follows after.
@@ -399,6 +427,8 @@ struct PaneInfo {
     /// (x, y)
     cursor: (u16, u16),
     active: bool,
+    /// In the session's current window.
+    on_screen: bool,
     alternate: bool,
     alternate_saved: Option<(u16, u16)>,
     region: (u16, u16),
@@ -425,6 +455,7 @@ impl PaneInfo {
             rows,
             cursor: (clamp(x, cols), clamp(y, rows)),
             active: wa == 1 && pa == 1,
+            on_screen: wa == 1,
             alternate: alt == 1,
             // tmux says 4294967295 when nothing is saved.
             alternate_saved: small(sx)
@@ -561,12 +592,12 @@ fn unescape(data: &[u8]) -> Vec<u8> {
 }
 
 impl State {
-    fn new(commands: Option<Box<dyn Write + Send>>) -> State {
-        let mut state = State {
+    fn new() -> State {
+        State {
             panes: HashMap::new(),
             active: None,
             first: true,
-            commands,
+            commands: None,
             expected: VecDeque::new(),
             again: false,
             next_sync: Vec::new(),
@@ -574,9 +605,13 @@ impl State {
             pending: HashMap::new(),
             pending_bytes: 0,
             ended: None,
-        };
-        state.ask(Expect::Panes);
-        state
+        }
+    }
+
+    /// The client is there: commands go to `commands`, and the first is about the panes.
+    fn begin(&mut self, commands: Option<Box<dyn Write + Send>>) {
+        self.commands = commands;
+        self.ask(Expect::Panes);
     }
 
     /// Sends a command; its answer is expected after those asked before. (Under the state's
@@ -806,7 +841,8 @@ mod tests {
 
     #[test]
     fn blocks_answer_our_questions_and_output_scrolls_into_history() {
-        let mut s = State::new(None);
+        let mut s = State::new();
+        s.begin(None);
         assert_eq!(expected(&s), "p");
         // Output before the first answer is already in the cursor it gives.
         s.feed(br"%output %0 dropped\015\012");
@@ -873,6 +909,18 @@ mod tests {
             },
         );
         assert_eq!(v["error"], "that pane has closed");
+        // A pane in another window is not on the shared screen: it is not shown.
+        s.feed(b"%session-window-changed $0 @1");
+        answer(&mut s, &[&second.replace(" 1 1 0 ", " 0 1 0 ")]);
+        assert_eq!(s.active, None);
+        let (v, _) = texts(
+            &s,
+            &Request {
+                pane: Some("%1".into()),
+                ..newest()
+            },
+        );
+        assert_eq!(v["error"], "pane %1 is not on the shared screen now");
         // Once the client has ended, nobody waits for it.
         let mut waiting = s.sync();
         s.feed(b"%exit");
@@ -883,7 +931,8 @@ mod tests {
 
     #[test]
     fn rows_keep_their_style_and_full_screen_programs_are_not_history() {
-        let mut s = State::new(None);
+        let mut s = State::new();
+        s.begin(None);
         answer(&mut s, &["%0 0 0 20 3 0 2 1 1 0 4294967295 4294967295 0 2"]);
         s.feed(br"%output %0 \033[31mred\033[m plain\015\012next\015\012\033[?1049halt1\015\012alt2\015\012alt3\015\012alt4\033[?1049l\015\012");
         let (v, rows) = texts(&s, &newest());
@@ -896,7 +945,8 @@ mod tests {
 
     #[test]
     fn a_pane_made_smaller_keeps_the_rows_it_pushes_off_whole() {
-        let mut s = State::new(None);
+        let mut s = State::new();
+        s.begin(None);
         answer(&mut s, &["%0 0 0 20 3 0 0 1 1 0 4294967295 4294967295 0 2"]);
         s.feed(br"%output %0 abcdefghijklmnop\015\012second\015\012third");
         s.feed(b"%layout-change @0 x y *");
