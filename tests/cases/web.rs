@@ -443,6 +443,23 @@ fn on_a_phone_the_page_fits_the_width_and_can_be_zoomed() {
         "{meta}"
     );
     assert!(!meta.contains("maximum-scale=1"), "{meta}");
+
+    // A swipe down shows earlier output; End returns.
+    tmux.send("fun", &["seq 1 50", "Enter"]);
+    b.wait_for(
+        "the output",
+        "document.getElementById('screen').textContent",
+        |v| v.as_str().is_some_and(|t| t.contains("50")),
+    );
+    b.swipe(200.0, 300.0, 600.0);
+    b.wait_for(
+        "the scrolled-back view",
+        "document.querySelectorAll('#history .row').length",
+        |v| v.as_u64().is_some_and(|n| n > 0),
+    );
+    assert_eq!(mode(&mut b), "back");
+    b.press("End", 35);
+    assert_eq!(mode(&mut b), "live");
 }
 
 /// JavaScript: the scrolled-back view's history rows as text, trailing blanks trimmed.
@@ -472,6 +489,19 @@ const FIRST_LINE: &str = r#"(() => {
     visible: !!at && at.top >= vp.top && at.bottom <= vp.bottom };
 })()"#;
 
+/// Waits until npair's control-mode client (the scrollback's source) is attached: it starts
+/// once npair's own client has drawn, and hears what panes print from then on.
+fn wait_scrollback_client(tmux: &Tmux) {
+    wait_until("npair's control-mode client", || {
+        let modes = tmux.run(&["list-clients", "-F", "#{client_control_mode}"]);
+        if modes.lines().any(|m| m == "1") {
+            Ok(())
+        } else {
+            Err(modes)
+        }
+    });
+}
+
 /// The browser's mode: "live" or "back".
 fn mode(b: &mut Browser) -> String {
     b.eval("document.body.dataset.mode")
@@ -495,6 +525,7 @@ fn an_observer_scrolls_back_through_output_since_the_share_began_and_never_befor
         .contains("BEFORE-SHARE-42"));
 
     let mut np = Npair::start_web(&tmux, "fun");
+    wait_scrollback_client(&tmux);
     let mut b = Browser::open(&np.web_url(), 1100, 700);
     b.record_websockets();
     b.wait_for("live", "document.getElementById('state').className", |v| {
@@ -614,6 +645,8 @@ fn with_split_panes_the_page_scrolls_the_active_pane_and_names_it() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
     let np = Npair::start_web(&tmux, "fun");
+    // (tmux before 3.7 crashes when a pane is made while a control client is still attaching.)
+    wait_scrollback_client(&tmux);
     // A second pane made during the share; it is the active one.
     tmux.run(&["split-window", "-h", "-t", "fun", "env PS1='$ ' sh"]);
     tmux.wait_pane("fun.1", "the second prompt", |t| t.contains('$'));

@@ -180,6 +180,26 @@ impl Browser {
         );
     }
 
+    /// A finger drawn over the touch screen from (`x`, `y0`) to (`x`, `y1`), in steps.
+    pub fn swipe(&mut self, x: f64, y0: f64, y1: f64) {
+        let session = self.session.clone();
+        const STEPS: u32 = 8;
+        let at = |i: u32| y0 + (y1 - y0) * f64::from(i) / f64::from(STEPS);
+        let mut touch = |kind: &str, y: Option<f64>| {
+            let points = y.map_or(json!([]), |y| json!([{ "x": x, "y": y }]));
+            self.call(
+                Some(&session),
+                "Input.dispatchTouchEvent",
+                json!({ "type": kind, "touchPoints": points }),
+            );
+        };
+        touch("touchStart", Some(y0));
+        for i in 1..=STEPS {
+            touch("touchMove", Some(at(i)));
+        }
+        touch("touchEnd", None);
+    }
+
     /// A key pressed and released, as a user would: `key` and `code` as the DOM names them
     /// ("PageUp"), `vk` its Windows virtual key code (33).
     pub fn press(&mut self, key: &str, vk: u32) {
