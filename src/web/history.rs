@@ -120,6 +120,7 @@ async fn run(
         _ = shutdown.wait() => return,
     }
     drop(events);
+    crate::platform::end_with_npair(&mut command);
     let spawned = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
