@@ -25,9 +25,9 @@ impl Tie {
 }
 
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
-pub(crate) use linux::{quick_ack, tied_command};
+pub(crate) use linux::{end_with_npair, quick_ack, tied_command};
 #[cfg(not(all(target_os = "linux", not(feature = "portable"))))]
-pub(crate) use portable::{quick_ack, tied_command};
+pub(crate) use portable::{end_with_npair, quick_ack, tied_command};
 
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
 mod linux {
@@ -53,6 +53,20 @@ mod linux {
         }
         cmd
     }
+
+    /// Gives `cmd`'s process SIGTERM when the thread that starts it ends (with npair). For
+    /// tmux's control-mode client: tmux 3.3a leaves its server running for good when a
+    /// control client's stdin closes (npair killed) just as `kill-server` arrives.
+    pub(crate) fn end_with_npair(cmd: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+    }
 }
 
 /// The branch for every Unix. On a Linux build without the `portable` feature only its tests
@@ -63,6 +77,10 @@ mod portable {
 
     /// Nothing to do: delayed ACKs cost a join some milliseconds, nothing more.
     pub(crate) fn quick_ack(_sock: &TcpStream) {}
+
+    /// Nothing to do: a control-mode client whose stdin (from npair) closes is ended by the
+    /// tmux server, unless `kill-server` arrives in that very instant.
+    pub(crate) fn end_with_npair(_cmd: &mut std::process::Command) {}
 
     /// Runs `"$@"` with no stdin, and ends it (SIGTERM) when fd 3, npair's pipe, reaches its
     /// end: when npair drops the child's stdin or dies. Exits with the program's status.

@@ -160,6 +160,35 @@ impl Tmux {
         Ok(cmd)
     }
 
+    /// A control-mode client (`tmux -C`) of session `name`, for the web viewer's scrollback:
+    /// it hears every pane's output as text lines on its stdout and takes commands on its
+    /// stdin. It draws nothing, has no say in the size (`ignore-size`) and cannot type
+    /// (`read-only`); `-f` needs tmux 3.2. It ends when its stdin closes.
+    ///
+    /// `-E`: attaching does not apply `update-environment`, so the session's environment is
+    /// left as it is. The environment is cut to what finding the server takes, which keeps
+    /// the client's introduction to the server short: tmux before 3.7 crashes if it notifies
+    /// a control client that is still introducing itself (tmux issue 4980).
+    pub fn control_command(&self, name: &str) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.env_clear();
+        for var in ["PATH", "HOME", "TMUX_TMPDIR", "LANG", "LC_ALL", "LC_CTYPE"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        cmd.args(self.base_args()).args([
+            "-C",
+            "attach-session",
+            "-E",
+            "-t",
+            &exact(name),
+            "-f",
+            "ignore-size,read-only",
+        ]);
+        cmd
+    }
+
     /// Shows `msg` in the status line of the client on `tty` (ours), for the host to see.
     pub fn display_message(&self, tty: &Path, msg: &str) {
         self.display_message_for(tty, msg, NOTICE_SHOWN);

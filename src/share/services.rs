@@ -154,6 +154,9 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
     );
     if let Some(web_listener) = bound.web {
         let frames = web::render::start(Arc::clone(&screen.hub), shutdown.clone(), tasks);
+        // Started with the share, so it never sees what the session showed before.
+        let history =
+            web::history::start(&plan.tmux, &plan.name, &screen.hub, shutdown.clone(), tasks);
         tasks.spawn(web::serve(
             web_listener,
             web::WebShared {
@@ -161,6 +164,7 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
                 registry: Arc::clone(&registry),
                 session: plan.name.clone(),
                 frames,
+                history,
                 shutdown: shutdown.clone(),
                 tasks: tasks.clone(),
             },

@@ -1,10 +1,13 @@
 //! The read-only web viewer: an HTTP server (axum) that serves one page, under the read-only
 //! token's path only, and streams rendered frames of the shared screen to it over a WebSocket.
 //!
-//! It depends on the hub (through [`render`]) and never on the SSH server. The read-write
+//! It depends on the hub (through [`render`]) and never on the SSH server. A viewer may also
+//! ask for rows that scrolled off a pane since the share began ([`history`]); nothing it asks
+//! changes what the host, guests or other viewers see. The read-write
 //! token is never accepted here: every path but `/RO_TOKEN` and what lies under it gets the
 //! same plain 404, decided by a constant-time comparison.
 
+pub mod history;
 pub mod render;
 
 use std::net::SocketAddr;
@@ -26,6 +29,7 @@ use crate::admission::Admission;
 use crate::registry::{wait_for_host, Arrival, Kind, Registration, Registry, Waited};
 use crate::shutdown::{self, Shutdown};
 use crate::tokens::{Login, Tokens};
+use history::History;
 use render::Frame;
 
 const PAGE: &str = include_str!("page/index.html");
@@ -37,7 +41,8 @@ const STYLE: &str = include_str!("page/app.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Bytes read from a viewer's socket at a time; viewers only ever send pings and a close.
+/// Bytes read from a viewer's socket at a time; viewers only send small requests for history
+/// rows, pings and a close.
 const WS_READ_BUFFER: usize = 4 * 1024;
 /// The largest message a viewer may send; anything larger ends it.
 const WS_MAX_INCOMING: usize = 16 * 1024;
@@ -64,6 +69,8 @@ pub struct WebShared {
     pub registry: Arc<Registry>,
     pub session: String,
     pub frames: watch::Receiver<Arc<Frame>>,
+    /// The panes' scrollback, which viewers page through.
+    pub history: Arc<History>,
     pub shutdown: Shutdown,
     /// Viewer tasks run here, so that `share` waits for their goodbyes.
     pub tasks: TaskTracker,
@@ -200,8 +207,8 @@ async fn route(
                 .to_owned();
             match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
                 Ok(upgrade) => {
-                    // The page sends nothing: small receive buffers and messages, and a write
-                    // buffer that holds at most about one full frame.
+                    // The page sends only small requests: small receive buffers and messages,
+                    // and a write buffer that holds at most about one full frame.
                     let upgrade = upgrade
                         .read_buffer_size(WS_READ_BUFFER)
                         .max_message_size(WS_MAX_INCOMING)
@@ -281,14 +288,42 @@ async fn view(mut ws: WebSocket, web: Arc<Web>, login: Login, peer: SocketAddr, 
                     break;
                 },
                 m = ws.recv() => match m {
-                    // The page sends nothing; a close or an error ends the viewer, and
-                    // anything else is ignored (it never causes a resend).
+                    // A close or an error ends the viewer; a request for history rows is
+                    // answered (one at a time: a viewer asking in a loop waits for each
+                    // answer to be sent); anything else is ignored (it never causes a resend).
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                    Some(Ok(Message::Text(t))) => {
+                        let Some(req) = history_request(&t) else {
+                            continue;
+                        };
+                        let history = &web.shared.history;
+                        let answer = async {
+                            // The newest rows must reach the screen this viewer sees.
+                            if req.before.is_none() {
+                                history.catch_up().await;
+                            }
+                            send(&mut ws, &reg, history.page(&req)).await
+                        };
+                        let sent = tokio::select! {
+                            r = answer => r,
+                            reason = shutdown.wait() => return goodbye(ws, &reason).await,
+                        };
+                        if !sent {
+                            return;
+                        }
+                    }
                     Some(Ok(_)) => {}
                 },
             }
         }
     }
+}
+
+/// A viewer's message, when it is a request for history rows (`{"type":"history",..}`, see
+/// [`history::Request`]).
+fn history_request(msg: &str) -> Option<history::Request> {
+    let req: history::Request = serde_json::from_str(msg).ok()?;
+    (req.kind == "history").then_some(req)
 }
 
 /// Sends a message, counting its bytes for `npair status`; false when the viewer is gone.

@@ -258,7 +258,7 @@ fn underline_code(u: vt100::UnderlineStyle) -> Option<u8> {
 /// two columns; a character that must not run on with its neighbours (see [`own_box`]) is a
 /// run of its own with `"c":1`. Concealed text is sent as blanks: what the terminal hides
 /// never reaches the page. Trailing blank cells in the default style are left out.
-fn encode_row(screen: &vt100::Screen, row: u16, cols: u16) -> String {
+pub(super) fn encode_row(screen: &vt100::Screen, row: u16, cols: u16) -> String {
     let mut runs: Vec<(Style, String)> = Vec::new();
     for col in 0..cols {
         let Some(cell) = screen.cell(row, col) else {

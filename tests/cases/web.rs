@@ -443,4 +443,248 @@ fn on_a_phone_the_page_fits_the_width_and_can_be_zoomed() {
         "{meta}"
     );
     assert!(!meta.contains("maximum-scale=1"), "{meta}");
+
+    // A swipe down shows earlier output; End returns.
+    tmux.send("fun", &["seq 1 50", "Enter"]);
+    b.wait_for(
+        "the output",
+        "document.getElementById('screen').textContent",
+        |v| v.as_str().is_some_and(|t| t.contains("50")),
+    );
+    b.swipe(200.0, 300.0, 600.0);
+    b.wait_for(
+        "the scrolled-back view",
+        "document.querySelectorAll('#history .row').length",
+        |v| v.as_u64().is_some_and(|n| n > 0),
+    );
+    assert_eq!(mode(&mut b), "back");
+    b.press("End", 35);
+    assert_eq!(mode(&mut b), "live");
+}
+
+/// JavaScript: the scrolled-back view's history rows as text, trailing blanks trimmed.
+const HISTORY_TEXT: &str =
+    "[...document.querySelectorAll('#history .row')].map((r) => r.textContent.replace(/\\s+$/, ''))";
+
+/// JavaScript: what the top of the view shows: its scroll position and the first row (of the
+/// history or the screen) in sight.
+const VIEW_TOP: &str = r#"(() => {
+  const vp = document.getElementById('viewport');
+  const top = vp.getBoundingClientRect().top;
+  const row = [...document.querySelectorAll('#history .row, #screen .row')]
+    .find((r) => r.getBoundingClientRect().bottom > top + 1);
+  return [vp.scrollTop, row ? row.textContent : null];
+})()"#;
+
+/// JavaScript: where the row `1` that follows the command `seq 1 3000` is in the history, and
+/// whether it is in sight.
+const FIRST_LINE: &str = r#"(() => {
+  const rows = [...document.querySelectorAll('#history .row')];
+  const i = rows.findIndex((r, i) => r.textContent.trim() === '1' && i > 0 &&
+    rows[i - 1].textContent.includes('seq 1 3000'));
+  const vp = document.getElementById('viewport').getBoundingClientRect();
+  const at = i >= 0 ? rows[i].getBoundingClientRect() : null;
+  const h = document.getElementById('history').dataset;
+  return { rows: rows.length, index: i, first: h.first, start: h.start,
+    visible: !!at && at.top >= vp.top && at.bottom <= vp.bottom };
+})()"#;
+
+/// Waits until npair's control-mode client (the scrollback's source) is attached: it starts
+/// once npair's own client has drawn, and hears what panes print from then on.
+fn wait_scrollback_client(tmux: &Tmux) {
+    wait_until("npair's control-mode client", || {
+        let modes = tmux.run(&["list-clients", "-F", "#{client_control_mode}"]);
+        if modes.lines().any(|m| m == "1") {
+            Ok(())
+        } else {
+            Err(modes)
+        }
+    });
+}
+
+/// The browser's mode: "live" or "back".
+fn mode(b: &mut Browser) -> String {
+    b.eval("document.body.dataset.mode")
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn an_observer_scrolls_back_through_output_since_the_share_began_and_never_before_it() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    // Before the share: a line that scrolls into tmux's own history, the host's private past.
+    tmux.send("fun", &["echo BEFORE-SHARE-$((6*7)); seq 1 60", "Enter"]);
+    tmux.wait_pane("fun", "the lines before the share", |t| {
+        t.contains("\n60\n")
+    });
+    assert!(!tmux.capture("fun").contains("BEFORE-SHARE"));
+    assert!(tmux
+        .run(&["capture-pane", "-p", "-S", "-", "-t", "fun"])
+        .contains("BEFORE-SHARE-42"));
+
+    let mut np = Npair::start_web(&tmux, "fun");
+    wait_scrollback_client(&tmux);
+    let mut b = Browser::open(&np.web_url(), 1100, 700);
+    b.record_websockets();
+    b.wait_for("live", "document.getElementById('state').className", |v| {
+        v == "live"
+    });
+    // A command whose output scrolls far off the screen.
+    tmux.send("fun", &["seq 1 3000; echo MARK-$((2*3))", "Enter"]);
+    tmux.wait_pane("fun", "the end of the output", |t| t.contains("MARK-6"));
+    wait_page_matches(&tmux, "fun", &mut b, 0);
+
+    // PageUp, then the wheel, as a user would, until the output's first line is in sight.
+    b.press("PageUp", 33);
+    b.wait_for(
+        "the scrolled-back view",
+        "document.body.dataset.mode",
+        |v| v == "back",
+    );
+    let mut wheels = 0;
+    let found = wait_until("the output's first line, scrolling up", || {
+        let v = b.eval(FIRST_LINE);
+        if v["visible"] == true {
+            return Ok(v);
+        }
+        wheels += 1;
+        assert!(
+            wheels < 300,
+            "still not found after {wheels} turns of the wheel: {v}"
+        );
+        b.wheel(500.0, 400.0, -4000.0);
+        Err(v.to_string())
+    });
+    // Everything since the share began is loaded: nothing older is kept.
+    assert_eq!(found["first"], found["start"], "{found}");
+    let bar = b.eval("document.getElementById('scrolled').textContent");
+    let bar = bar.as_str().unwrap();
+    assert!(
+        bar.contains("pane %0") && bar.contains("the active pane"),
+        "{bar}"
+    );
+    assert!(bar.contains("lines since the share began"), "{bar}");
+    // The history runs on into the screen: its last row is the line above the screen's first.
+    let rows: Vec<String> = serde_json::from_value(b.eval(HISTORY_TEXT)).unwrap();
+    let screen_top: u32 = page_rows(&mut b)[0].parse().unwrap();
+    assert_eq!(
+        rows.last().map(String::as_str),
+        Some(&*(screen_top - 1).to_string())
+    );
+
+    // New output goes on: the screen below follows it, and the view does not move.
+    let before = b.eval(VIEW_TOP);
+    tmux.send("fun", &["seq 1 200; echo AFTER-$((3*3))", "Enter"]);
+    tmux.wait_pane("fun", "the new output", |t| t.contains("AFTER-9"));
+    b.wait_for(
+        "the new output on the live screen",
+        "document.getElementById('screen').textContent",
+        |v| v.as_str().is_some_and(|t| t.contains("AFTER-9")),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(b.eval(VIEW_TOP), before, "the scrolled-back view moved");
+    assert_eq!(mode(&mut b), "back");
+
+    // Nothing from before the share, anywhere on the page or in any message it received.
+    let page = b.eval("document.documentElement.textContent");
+    assert!(!page.as_str().unwrap().contains("BEFORE-SHARE"));
+    let messages = b.websocket_messages();
+    assert!(
+        messages.iter().any(|m| m.contains(r#""type":"history""#)),
+        "no history message was recorded ({} messages)",
+        messages.len()
+    );
+    for m in &messages {
+        assert!(!m.contains("BEFORE-SHARE"), "a message held the past: {m}");
+    }
+
+    // End returns to the live screen.
+    b.press("End", 35);
+    b.wait_for("the live view", "document.body.dataset.mode", |v| {
+        v == "live"
+    });
+    assert_eq!(b.eval("document.getElementById('history').hidden"), true);
+    assert_eq!(
+        b.eval("document.querySelectorAll('#history .row').length"),
+        0
+    );
+    wait_page_matches(&tmux, "fun", &mut b, 0);
+
+    // The wheel enters again, and the button returns.
+    b.wheel(500.0, 400.0, -300.0);
+    b.wait_for(
+        "the scrolled-back view",
+        "document.body.dataset.mode",
+        |v| v == "back",
+    );
+    b.wait_for(
+        "history rows",
+        "document.querySelectorAll('#history .row').length",
+        |v| v.as_u64().is_some_and(|n| n > 0),
+    );
+    b.eval("document.getElementById('to-live').click()");
+    assert_eq!(mode(&mut b), "live");
+
+    // The control-mode client ends with the share: no tmux client is left.
+    np.signal(libc::SIGTERM);
+    assert!(np.wait_exit().success());
+    wait_until("no tmux client left", || {
+        let clients = tmux.run(&["list-clients"]);
+        if clients.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(clients)
+        }
+    });
+}
+
+#[test]
+fn with_split_panes_the_page_scrolls_the_active_pane_and_names_it() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = Npair::start_web(&tmux, "fun");
+    // (tmux before 3.7 crashes when a pane is made while a control client is still attaching.)
+    wait_scrollback_client(&tmux);
+    // A second pane made during the share; it is the active one.
+    tmux.run(&["split-window", "-h", "-t", "fun", "env PS1='$ ' sh"]);
+    tmux.wait_pane("fun.1", "the second prompt", |t| t.contains('$'));
+    tmux.send("fun.0", &["seq 1 100 | sed 's/^/LEFT-/'", "Enter"]);
+    tmux.send("fun.1", &["seq 1 100 | sed 's/^/RIGHT-/'", "Enter"]);
+    tmux.wait_pane("fun.0", "the left output", |t| t.contains("LEFT-100"));
+    tmux.wait_pane("fun.1", "the right output", |t| t.contains("RIGHT-100"));
+
+    let mut b = Browser::open(&np.web_url(), 1100, 700);
+    b.wait_for("live", "document.getElementById('state').className", |v| {
+        v == "live"
+    });
+    for (pane, mine, other) in [("%1", "RIGHT-", "LEFT-"), ("%0", "LEFT-", "RIGHT-")] {
+        b.press("PageUp", 33);
+        b.wait_for(
+            &format!("pane {pane}'s history"),
+            "document.getElementById('history').dataset.pane",
+            |v| v == pane,
+        );
+        let bar = b.eval("document.getElementById('scrolled-text').textContent");
+        let bar = bar.as_str().unwrap();
+        assert!(
+            bar.contains(&format!("pane {pane}")) && bar.contains("the active pane"),
+            "{bar}"
+        );
+        let rows: Vec<String> = serde_json::from_value(b.eval(HISTORY_TEXT)).unwrap();
+        assert!(
+            rows.iter().any(|r| r == &format!("{mine}1")),
+            "{pane}: {rows:?}"
+        );
+        assert!(
+            !rows.iter().any(|r| r.contains(other)),
+            "{pane} shows the other pane's lines: {rows:?}"
+        );
+        b.press("End", 35);
+        b.wait_for("the live view", "document.body.dataset.mode", |v| {
+            v == "live"
+        });
+        tmux.run(&["select-pane", "-t", "fun.0"]);
+    }
 }

@@ -23,6 +23,10 @@ pub struct Browser {
     ws: Ws,
     session: String,
     next_id: u64,
+    /// DevTools events that arrived during calls, kept once [`Browser::record_websockets`]
+    /// has been called.
+    events: Vec<Value>,
+    recording: bool,
     _profile: tempfile::TempDir,
 }
 
@@ -74,6 +78,8 @@ impl Browser {
             ws,
             session: String::new(),
             next_id: 0,
+            events: Vec::new(),
+            recording: false,
             _profile: profile,
         };
         let target = b.call(None, "Target.createTarget", json!({ "url": url }));
@@ -87,7 +93,7 @@ impl Browser {
         b
     }
 
-    /// One DevTools call; events that arrive meanwhile are skipped.
+    /// One DevTools call; events that arrive meanwhile are kept when recording, else skipped.
     fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
@@ -95,7 +101,7 @@ impl Browser {
         if let Some(s) = session {
             msg["sessionId"] = json!(s);
         }
-        let ws = &mut self.ws;
+        let (ws, events, recording) = (&mut self.ws, &mut self.events, self.recording);
         self.rt.block_on(async {
             ws.send(Message::Text(msg.to_string().into()))
                 .await
@@ -106,6 +112,9 @@ impl Browser {
                         let v: Value = serde_json::from_str(&t).unwrap();
                         if v["id"] == json!(id) {
                             return v;
+                        }
+                        if recording && v.get("method").is_some() {
+                            events.push(v);
                         }
                     }
                 }
@@ -135,6 +144,73 @@ impl Browser {
             json!({ "enabled": true, "maxTouchPoints": 5 }),
         );
         self.call(Some(&session), "Page.reload", json!({}));
+    }
+
+    /// From now on, keeps every WebSocket message the page receives ([`Browser::websocket_messages`]).
+    pub fn record_websockets(&mut self) {
+        let session = self.session.clone();
+        self.recording = true;
+        self.call(Some(&session), "Network.enable", json!({}));
+    }
+
+    /// The text of every WebSocket message the page has received since
+    /// [`Browser::record_websockets`] (as far as DevTools has reported them).
+    pub fn websocket_messages(&mut self) -> Vec<String> {
+        // A call drains the events queued before its answer.
+        self.eval("0");
+        self.events
+            .iter()
+            .filter(|e| e["method"] == "Network.webSocketFrameReceived")
+            .map(|e| {
+                e["params"]["response"]["payloadData"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// A turn of the mouse wheel at (`x`, `y`): `delta_y` pixels, negative for up.
+    pub fn wheel(&mut self, x: f64, y: f64, delta_y: f64) {
+        let session = self.session.clone();
+        self.call(
+            Some(&session),
+            "Input.dispatchMouseEvent",
+            json!({ "type": "mouseWheel", "x": x, "y": y, "deltaX": 0, "deltaY": delta_y }),
+        );
+    }
+
+    /// A finger drawn over the touch screen from (`x`, `y0`) to (`x`, `y1`), in steps.
+    pub fn swipe(&mut self, x: f64, y0: f64, y1: f64) {
+        let session = self.session.clone();
+        const STEPS: u32 = 8;
+        let at = |i: u32| y0 + (y1 - y0) * f64::from(i) / f64::from(STEPS);
+        let mut touch = |kind: &str, y: Option<f64>| {
+            let points = y.map_or(json!([]), |y| json!([{ "x": x, "y": y }]));
+            self.call(
+                Some(&session),
+                "Input.dispatchTouchEvent",
+                json!({ "type": kind, "touchPoints": points }),
+            );
+        };
+        touch("touchStart", Some(y0));
+        for i in 1..=STEPS {
+            touch("touchMove", Some(at(i)));
+        }
+        touch("touchEnd", None);
+    }
+
+    /// A key pressed and released, as a user would: `key` and `code` as the DOM names them
+    /// ("PageUp"), `vk` its Windows virtual key code (33).
+    pub fn press(&mut self, key: &str, vk: u32) {
+        let session = self.session.clone();
+        for kind in ["rawKeyDown", "keyUp"] {
+            self.call(
+                Some(&session),
+                "Input.dispatchKeyEvent",
+                json!({ "type": kind, "key": key, "code": key, "windowsVirtualKeyCode": vk }),
+            );
+        }
     }
 
     /// Evaluates JavaScript in the page and returns its value (promises are awaited).
