@@ -1168,6 +1168,11 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
                 // col_wrap always leaves self.grid().pos() on a valid cell,
                 // so .drawing_cell(new_pos).unwrap() will always be valid.
                 let new_pos = screen.grid().pos();
+                // npair: a wrap on the last row of the scroll region
+                // scrolled it: the widened cell is now one row up.
+                if new_pos.col == 0 && new_pos.row == base_pos.row && base_pos.row > 0 {
+                    base_pos.row -= 1;
+                }
                 screen.wrap_widened_cell(base_pos, new_pos);
                 if new_pos.col == 0 {
                     base_pos = new_pos;
