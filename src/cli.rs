@@ -263,6 +263,11 @@ pub struct ShareArgs {
     #[arg(long)]
     pub no_web: bool,
 
+    /// Web observers cannot scroll back: npair starts no tmux control-mode client to keep what
+    /// scrolls off (tmux before 3.7 can crash if a window changes as one attaches)
+    #[arg(long)]
+    pub no_scrollback: bool,
+
     /// Offer no read-write login at all: every guest only watches
     #[arg(long)]
     pub read_only: bool,
@@ -395,6 +400,7 @@ impl ShareArgs {
             json: self.json,
             web,
             web_off,
+            scrollback: !self.no_scrollback,
             via: self
                 .via
                 .map(|v| v.parse())

@@ -51,6 +51,8 @@ pub struct Config {
     pub web: Option<SocketAddr>,
     /// Why the web viewer is off when the host did not turn it off, for the banner.
     pub web_off: Option<String>,
+    /// Web observers may scroll back (not `--no-scrollback`).
+    pub scrollback: bool,
     /// No read-write token at all (`--read-only`).
     pub read_only: bool,
     /// Each guest waits until the host lets it in (`--approve`).

@@ -155,8 +155,11 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
     if let Some(web_listener) = bound.web {
         let frames = web::render::start(Arc::clone(&screen.hub), shutdown.clone(), tasks);
         // Started with the share, so it never sees what the session showed before.
-        let history =
-            web::history::start(&plan.tmux, &plan.name, &screen.hub, shutdown.clone(), tasks);
+        let history = if cfg.scrollback {
+            web::history::start(&plan.tmux, &plan.name, &screen.hub, shutdown.clone(), tasks)
+        } else {
+            web::history::History::off("the host started the share with --no-scrollback")
+        };
         tasks.spawn(web::serve(
             web_listener,
             web::WebShared {

@@ -82,6 +82,17 @@ pub struct Request {
     pub after: Option<u64>,
 }
 
+impl History {
+    /// No scrollback: every request is answered that it is unavailable, and `why`.
+    pub fn off(why: &str) -> Arc<History> {
+        let mut state = State::new();
+        state.end(why.to_owned());
+        Arc::new(History {
+            state: Mutex::new(state),
+        })
+    }
+}
+
 /// Starts the control-mode client of `session` once our own tmux client is attached (the
 /// hub has its first output), and the thread that reads it; both end with the share. Never
 /// fails the share: without tmux's control mode, viewers are told that scrollback is

@@ -688,3 +688,33 @@ fn with_split_panes_the_page_scrolls_the_active_pane_and_names_it() {
         tmux.run(&["select-pane", "-t", "fun.0"]);
     }
 }
+
+/// `--no-scrollback`: no control-mode client joins the user's tmux server, and an observer who
+/// scrolls up is told that scrollback is off, and why.
+#[test]
+fn with_no_scrollback_no_control_client_attaches_and_the_page_says_so() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    let np = Npair::start(&tmux, "fun", &["--web", "127.0.0.1:0", "--no-scrollback"]);
+    let mut b = Browser::open(&np.web_url(), 1100, 700);
+    b.wait_for("live", "document.getElementById('state').className", |v| {
+        v == "live"
+    });
+    b.press("PageUp", 33);
+    let said = b.wait_for(
+        "the scrollback notice",
+        "document.getElementById('scrolled-text').textContent",
+        |v| v.as_str().is_some_and(|t| t.contains("unavailable")),
+    );
+    assert!(
+        said.as_str().unwrap().contains("--no-scrollback"),
+        "the page does not say why: {said}"
+    );
+    // By now npair's own client has long drawn: a scrollback client would have followed it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let modes = tmux.run(&["list-clients", "-F", "#{client_control_mode}"]);
+    assert!(
+        !modes.lines().any(|m| m.trim() == "1"),
+        "a control-mode client is attached: {modes:?}"
+    );
+}
