@@ -1,28 +1,70 @@
-//! The web viewer's frame latency and memory: the host types a key in npair's own terminal
-//! (attached mode, in a pty), and the page in headless Chromium timestamps the DOM change.
+//! The web viewer's frame latency, memory and CPU, side by side with asciinema 3's live stream
+//! (`asciinema stream --local`), both sharing the same kind of private tmux session the same way:
+//! the program runs in a pty (npair attached, asciinema around `tmux attach-session`), the host
+//! types a key in that pty, and the page in headless Chromium timestamps the DOM change.
 //! Measured with 0, 10, 200 and 1,000 other viewers connected (WebSocket clients that keep
-//! reading). npair lets at most 256 open connections come from one address (a room behind one
-//! NAT); the benchmark's viewers come from several loopback addresses, [`PER_ADDRESS`] each,
-//! so the product's cap stays as it is.
+//! reading), npair's row then asciinema's for each count, in one run. npair lets at most 256 open
+//! connections come from one address (a room behind one NAT); the benchmark's viewers come from
+//! several loopback addresses, [`PER_ADDRESS`] each, so the product's cap stays as it is.
 //!
-//! `cargo bench --bench web` (needs tmux and chromium)
+//! Then, with the same viewers, a flood of output in the session ([`FLOOD`]): each program's
+//! CPU time for it, and npair's CPU time per frame it rendered (see [`flood`] for what that
+//! time is made of).
+//!
+//! `cargo bench --bench web` (needs tmux and chromium; asciinema's rows need asciinema 3, from
+//! `NPAIR_ASCIINEMA=PATH` or `asciinema` on PATH, e.g. `cargo install asciinema`: the bench
+//! never downloads or builds it, and says so and carries on when it is missing).
+//! `NPAIR_BENCH_QUICK=1` runs 20 keystrokes a row and only the 0- and 10-viewer rows, to try
+//! the harness.
 
 // The tests' harness; this bench uses a part of it, so the rest is dead code here.
 #[allow(dead_code)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
+use portable_pty::CommandBuilder;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 use util::browser::Browser;
 use util::client::usage;
-use util::{Term, Tmux};
+use util::{wait_until, Term, Tmux, DEADLINE};
 
 /// Keystrokes per row: enough that p99 is not just the slowest one.
 const SAMPLES: usize = 200;
 /// Viewers per loopback source address, under npair's per-address cap of open connections.
 const PER_ADDRESS: usize = 200;
+/// Other viewers in each row.
+const VIEWERS: [usize; 4] = [0, 10, 200, 1000];
+const SESSION: &str = "bench";
+const COLS: u16 = 100;
+const ROWS: u16 = 30;
+/// Two seconds of `yes` in the session: about 60 frames at npair's 30 a second, and a few
+/// hundred milliseconds of CPU, well above /proc's 10 ms tick. The marker is typed split so
+/// that the command line itself does not show it.
+const FLOOD: &str = "timeout 2 yes 'npair web bench: a flood of output, about as long as a line of a build log'; echo FLOOD''DONE";
+const FLOOD_DONE: &str = "FLOODDONE";
+
+fn quick() -> bool {
+    std::env::var_os("NPAIR_BENCH_QUICK").is_some()
+}
+
+/// Keystrokes per row: [`SAMPLES`], or 20 for a quick trial.
+fn samples() -> usize {
+    if quick() {
+        20
+    } else {
+        SAMPLES
+    }
+}
 
 fn now_ms() -> f64 {
     SystemTime::now()
@@ -36,111 +78,581 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Records, in the page, when the number of 'Q's on the screen changes.
-const OBSERVE: &str = r#"(() => {
+/// Where each page puts the terminal's text: npair's `#screen`, asciinema player's
+/// `pre.ap-term-text` (its canvas and svg beside it draw only backgrounds and symbols).
+const SCREEN: &str = "#screen, .ap-term-text";
+
+/// The page shows the shell's prompt: it is connected and has drawn the session.
+fn ready() -> String {
+    format!("((document.querySelector('{SCREEN}') || {{}}).textContent || '').includes('$')")
+}
+
+/// Records, in the page, when the number of 'Q's on the screen changes. It observes the whole
+/// body, as asciinema's player builds its terminal element after the page loads.
+fn observe() -> String {
+    format!(
+        r#"(() => {{
   window.__lat = [];
-  const el = document.getElementById('screen');
-  const count = () => (el.textContent.match(/Q/g) || []).length;
+  const count = () => {{
+    const el = document.querySelector('{SCREEN}');
+    return el ? (el.textContent.match(/Q/g) || []).length : 0;
+  }};
   let last = count();
-  new MutationObserver(() => {
+  new MutationObserver(() => {{
     const c = count();
-    if (c !== last) { last = c; window.__lat.push([c, performance.timeOrigin + performance.now()]); }
-  }).observe(el, { subtree: true, childList: true, characterData: true });
+    if (c !== last) {{ last = c; window.__lat.push([c, performance.timeOrigin + performance.now()]); }}
+  }}).observe(document.body, {{ subtree: true, childList: true, characterData: true }});
   return last;
-})()"#;
+}})()"#
+    )
+}
+
+/// A program sharing a private tmux session from a pty, as its host runs it.
+struct Share {
+    /// The program in its pty; killed on drop, before `tmux` (fields drop in order).
+    host: Term,
+    /// The private tmux server; `kill-server` on drop ends the program's tmux client too.
+    tmux: Tmux,
+    pid: i32,
+    /// The page a viewer opens.
+    page: String,
+    /// `ws://127.0.0.1:PORT/...`, the page's WebSocket.
+    ws: String,
+    port: u16,
+    /// The WebSocket subprotocol the server insists on, if any.
+    protocol: Option<&'static str>,
+}
+
+fn private_session() -> Tmux {
+    let tmux = Tmux::new();
+    tmux.new_session(SESSION, COLS, ROWS);
+    tmux
+}
+
+impl Share {
+    /// `npair share bench --json --web 127.0.0.1:0`, attached, as the harness's host.
+    fn npair() -> Share {
+        let tmux = private_session();
+        let host = Term::host_with(&tmux, SESSION, COLS, ROWS, &["--web", "127.0.0.1:0"]);
+        let page = host.json()["web_url"].as_str().unwrap().to_owned();
+        host.wait_text("$");
+        let port = page
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|r| r.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("not a loopback web_url: {page}"));
+        Share {
+            pid: host.pid(),
+            ws: format!("{page}/ws").replacen("http://", "ws://", 1),
+            page,
+            port,
+            protocol: None,
+            host,
+            tmux,
+        }
+    }
+
+    /// `asciinema stream --local 127.0.0.1:0 --command 'tmux attach-session -t =bench'` in a pty
+    /// with the harness's environment (its `TMUX_TMPDIR`, so the client finds the private
+    /// server), as `Term::host_with` runs npair. `page_options` go after the page's `#`.
+    fn asciinema(bin: &str, page_options: &str) -> Share {
+        let tmux = private_session();
+        let mut cmd = CommandBuilder::new(bin);
+        cmd.args(["stream", "--local", "127.0.0.1:0", "--command"]);
+        cmd.arg(format!("tmux attach-session -t ={SESSION}"));
+        tmux.pty_env(&mut cmd);
+        cmd.cwd(tmux.path());
+        let host = Term::spawn(cmd, COLS, ROWS);
+        // "::: Live streaming at http://127.0.0.1:PORT"
+        let addr = wait_until("asciinema to say where it streams", || {
+            let raw = host.raw_text();
+            raw.split("Live streaming at http://")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_owned)
+                .ok_or(raw)
+        });
+        host.wait_text("$");
+        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        Share {
+            pid: host.pid(),
+            page: format!("http://{addr}/{page_options}"),
+            // asciinema 3's server (src/server.rs): `/ws`, subprotocol `v1.alis` or it closes.
+            ws: format!("ws://{addr}/ws"),
+            port,
+            protocol: Some("v1.alis"),
+            host,
+            tmux,
+        }
+    }
+}
+
+/// The other viewers: WebSocket clients that keep reading, as a browser would.
+struct Viewers {
+    tasks: Vec<JoinHandle<()>>,
+    /// Connections refused or failed, with the first reason.
+    failed: usize,
+    first_error: Option<String>,
+}
+
+impl Viewers {
+    fn connect(rt: &Runtime, share: &Share, n: usize) -> Viewers {
+        rt.block_on(async {
+            let mut v = Viewers {
+                tasks: Vec::new(),
+                failed: 0,
+                first_error: None,
+            };
+            for i in 0..n {
+                // 127.0.0.2, .3, ...: PER_ADDRESS viewers from each.
+                let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i / PER_ADDRESS) as u8);
+                match viewer(share, from, |_| {}).await {
+                    Ok(task) => v.tasks.push(task),
+                    Err(e) => {
+                        v.failed += 1;
+                        v.first_error.get_or_insert(e);
+                    }
+                }
+            }
+            v
+        })
+    }
+
+    /// Viewers whose connection is still open.
+    fn open(&self) -> usize {
+        self.tasks.iter().filter(|t| !t.is_finished()).count()
+    }
+
+    /// "" when all `n` connected and are still open; else what happened.
+    fn shortfall(&self, n: usize) -> String {
+        let open = self.open();
+        if open == n {
+            return String::new();
+        }
+        let mut s = format!("{open} of {n} viewers open");
+        if self.failed > 0 {
+            s += &format!(
+                ", {} failed to connect ({})",
+                self.failed,
+                self.first_error.as_deref().unwrap_or("?")
+            );
+        }
+        s
+    }
+}
+
+impl Drop for Viewers {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// One viewer connected from `from`, reading until the server closes; `each` sees every message.
+async fn viewer(
+    share: &Share,
+    from: std::net::Ipv4Addr,
+    mut each: impl FnMut(&Message) + Send + 'static,
+) -> Result<JoinHandle<()>, String> {
+    let sock = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    sock.bind((from, 0).into()).map_err(|e| e.to_string())?;
+    let tcp = sock
+        .connect(([127, 0, 0, 1], share.port).into())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut req = share.ws.as_str().into_client_request().unwrap();
+    if let Some(p) = share.protocol {
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
+    }
+    let (ws, _) = tokio_tungstenite::client_async(req, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(tokio::spawn(ws.for_each(move |m| {
+        if let Ok(m) = &m {
+            each(m);
+        }
+        async {}
+    })))
+}
+
+/// What one program did in one row.
+struct Row {
+    /// Keystroke to page, ms, sorted.
+    lat: Vec<f64>,
+    rss_kib: u64,
+    /// RSS with the viewers less RSS without, per viewer.
+    kib_per_viewer: Option<u64>,
+    flood: Flood,
+    /// Viewers that failed or were dropped, if any.
+    note: String,
+}
+
+impl Row {
+    fn p50(&self) -> f64 {
+        percentile(&self.lat, 0.5)
+    }
+    fn p99(&self) -> f64 {
+        percentile(&self.lat, 0.99)
+    }
+    fn max(&self) -> f64 {
+        self.lat[self.lat.len() - 1]
+    }
+}
+
+/// One row: `extra` viewers, the memory they cost, the page's latency, then the flood.
+fn measure(rt: &Runtime, mut share: Share, extra: usize) -> Row {
+    let idle = usage(share.pid).rss_kib;
+    let viewers = Viewers::connect(rt, &share, extra);
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_kib = usage(share.pid).rss_kib;
+    let kib_per_viewer = (extra > 0).then(|| rss_kib.saturating_sub(idle) / extra as u64);
+    let lat = latency(&mut share);
+    let mut note = viewers.shortfall(extra);
+    let flood = flood(rt, &share);
+    let after = viewers.shortfall(extra);
+    if after != note {
+        note = format!(
+            "{note}{}after the flood: {after}",
+            if note.is_empty() { "" } else { "; " }
+        );
+    }
+    Row {
+        lat,
+        rss_kib,
+        kib_per_viewer,
+        flood,
+        note,
+    }
+}
+
+/// [`SAMPLES`] keystrokes typed in the host's pty, each timed to the page's DOM change.
+fn latency(share: &mut Share) -> Vec<f64> {
+    let mut page = Browser::open(&share.page, 1200, 800);
+    page.wait_for("the prompt", &ready(), |v| v.as_bool() == Some(true));
+    let base = page.eval(&observe()).as_u64().unwrap() as usize;
+    let mut lat = Vec::new();
+    for i in 1..=samples() {
+        let t0 = now_ms();
+        share.host.type_str("Q");
+        let seen = page.wait_for(
+            "the keystroke",
+            &format!(
+                "(window.__lat.find((e) => e[0] === {}) || [])[1] || 0",
+                base + i
+            ),
+            |v| v.as_f64().unwrap_or(0.0) > 0.0,
+        );
+        lat.push(seen.as_f64().unwrap() - t0);
+        std::thread::sleep(Duration::from_millis(100 + (i as u64 * 7) % 50));
+    }
+    share.host.type_str("\x15"); // C-u: clear the typed line before the flood
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    lat
+}
+
+/// A program's CPU time so far (user + system, all threads), ms.
+fn cpu_ms(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime 14 and stime 15 (proc(5)).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks * 1000.0 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// What the flood cost one program.
+struct Flood {
+    /// Bytes tmux's client wrote through the program to the host's terminal, MB.
+    mb: f64,
+    cpu_ms: f64,
+    /// npair's frames rendered meanwhile (from the frames' sequence numbers).
+    frames: Option<u64>,
+}
+
+/// Runs [`FLOOD`] in the session with the row's viewers still reading (the page is closed,
+/// so Chromium does not compete for the two cores) plus one that counts frames.
+///
+/// npair's CPU per frame is made of three parts: reading tmux's output and parsing it into
+/// the screen model (per byte; the same in every row), rendering and encoding a frame (once
+/// per frame for all viewers: flat in the number of viewers), and writing the frame to each
+/// viewer's socket (a WebSocket write and a syscall per viewer per frame: the only part that
+/// grows with viewers). The growth over the 0-viewer row, divided by the viewers, is that
+/// last part's cost per viewer per frame.
+fn flood(rt: &Runtime, share: &Share) -> Flood {
+    let seq = Arc::new(AtomicU64::new(0));
+    let counter = {
+        let seq = Arc::clone(&seq);
+        rt.block_on(viewer(share, [127, 0, 0, 1].into(), move |m| {
+            if let Some(s) = frame_seq(m) {
+                seq.store(s, Ordering::Relaxed);
+            }
+        }))
+        .unwrap_or_else(|e| panic!("the frame counter could not connect: {e}"))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (bytes0, seq0, cpu0) = (
+        share.host.raw.lock().unwrap().len(),
+        seq.load(Ordering::Relaxed),
+        cpu_ms(share.pid),
+    );
+    share.tmux.send(SESSION, &[FLOOD, "Enter"]);
+    share.host.wait_text(FLOOD_DONE);
+    // Settled: npair's last frame out, nothing left to do.
+    let mut last = (seq.load(Ordering::Relaxed), cpu_ms(share.pid));
+    let mut still = 0;
+    let start = Instant::now();
+    while still < 3 && start.elapsed() < DEADLINE {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = (seq.load(Ordering::Relaxed), cpu_ms(share.pid));
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
+    counter.abort();
+    Flood {
+        mb: (share.host.raw.lock().unwrap().len() - bytes0) as f64 / 1e6,
+        cpu_ms: last.1 - cpu0,
+        frames: (share.protocol.is_none()).then(|| last.0 - seq0),
+    }
+}
+
+/// The sequence number of an npair frame (`{"type":"frame","seq":N,...`).
+fn frame_seq(m: &Message) -> Option<u64> {
+    let Message::Text(t) = m else { return None };
+    let rest = t.as_str().split_once("\"seq\":")?.1;
+    let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
+
+/// asciinema 3 from `NPAIR_ASCIINEMA` or PATH, or why not.
+fn find_asciinema() -> Result<(String, String), String> {
+    let (bin, from) = match std::env::var("NPAIR_ASCIINEMA") {
+        Ok(b) => (b, "NPAIR_ASCIINEMA"),
+        Err(_) => ("asciinema".to_owned(), "PATH"),
+    };
+    let out = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run `{bin}` (from {from}): {e}"))?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // "asciinema 3.2.0"
+    let major: u32 = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 3 {
+        return Err(format!(
+            "`{bin} --version` (from {from}) says {version:?}; `asciinema stream` needs 3 or later"
+        ));
+    }
+    Ok((bin, version))
+}
+
+/// The bench holds two sockets per viewer (its end of npair's or asciinema's is the other
+/// program's), two thousand in the largest row: raise the soft limit to the hard one, as npair
+/// does for itself. asciinema inherits it.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: two plain system calls on a struct of ours.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// A row of asciinema's that panicked (a harness wait timed out, say) reports why instead of
+/// ending the bench; its Drops have stopped asciinema, tmux and Chromium.
+fn asciinema_row(rt: &Runtime, bin: &str, extra: usize) -> Result<Row, String> {
+    catch_unwind(AssertUnwindSafe(|| {
+        measure(rt, Share::asciinema(bin, "#bufferTime=0"), extra)
+    }))
+    .map_err(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked".into())
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    })
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or("-".into(), |v| v.to_string())
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "-".into()
+    }
+}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` and `cargo test --benches` probe bench targets
     }
-    println!("web viewer: host keystroke -> page DOM update, {SAMPLES} keystrokes per row, idle gaps of 100-150 ms");
+    raise_open_files_limit();
+    let asciinema = find_asciinema();
+    match &asciinema {
+        Ok((bin, version)) => println!("asciinema: {bin} ({version})"),
+        Err(why) => println!(
+            "asciinema rows skipped: {why}. Install asciinema 3 (`cargo install asciinema`) and \
+             set NPAIR_ASCIINEMA=PATH or put it on PATH."
+        ),
+    }
     println!(
-        "{:>8} {:>8} {:>8} {:>8} {:>16} {:>14}",
-        "viewers", "p50 ms", "p99 ms", "max ms", "npair RSS KiB", "KiB/viewer"
+        "web viewer: host keystroke -> page DOM update, {} keystrokes per row, idle gaps \
+         of 100-150 ms; asciinema's page opened as http://ADDR/#bufferTime=0 (no jitter buffer, \
+         like npair's page)",
+        samples()
     );
+    println!("        | npair                                 | asciinema                             | npair/asciinema");
+    println!("viewers | p50 ms p99 ms max ms  RSS KiB KiB/vwr | p50 ms p99 ms max ms  RSS KiB KiB/vwr |   p50   p99 KiB/vwr");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    for extra in [0usize, 10, 200, 1000] {
-        let tmux = Tmux::new();
-        tmux.new_session("bench", 100, 30);
-        let host = Term::host_with(&tmux, "bench", 100, 30, &["--web", "127.0.0.1:0"]);
-        let info = host.json();
-        host.wait_text("$");
-        let url = info["web_url"].as_str().unwrap().to_owned();
-        let pid = host.pid();
-
-        let idle = usage(pid).rss_kib;
-        let ws_url = format!("{url}/ws").replacen("http://", "ws://", 1);
-        let viewers: Vec<_> = rt.block_on(async {
-            let mut v = Vec::new();
-            let port: u16 = url
-                .rsplit(':')
-                .next()
-                .unwrap()
-                .split('/')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            for i in 0..extra {
-                // 127.0.0.2, .3, ...: PER_ADDRESS viewers from each.
-                let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i / PER_ADDRESS) as u8);
-                let sock = tokio::net::TcpSocket::new_v4().unwrap();
-                sock.bind((from, 0).into()).unwrap();
-                let tcp = sock.connect(([127, 0, 0, 1], port).into()).await.unwrap();
-                let (ws, _) = tokio_tungstenite::client_async(ws_url.as_str(), tcp)
-                    .await
-                    .unwrap();
-                // Each viewer keeps reading, as a browser would.
-                v.push(tokio::spawn(ws.for_each(|_| async {})));
-            }
-            v
-        });
-        std::thread::sleep(Duration::from_millis(500));
-        let with = usage(pid).rss_kib;
-
-        let mut page = Browser::open(&url, 1200, 800);
-        page.wait_for("live", "document.getElementById('state').className", |v| {
-            v == "live"
-        });
-        let base = page.eval(OBSERVE).as_u64().unwrap() as usize;
-        let mut lat = Vec::new();
-        let mut host = host;
-        for i in 1..=SAMPLES {
-            let t0 = now_ms();
-            host.type_str("Q");
-            let seen = page.wait_for(
-                "the keystroke",
-                &format!(
-                    "(window.__lat.find((e) => e[0] === {}) || [])[1] || 0",
-                    base + i
-                ),
-                |v| v.as_f64().unwrap_or(0.0) > 0.0,
-            );
-            lat.push(seen.as_f64().unwrap() - t0);
-            std::thread::sleep(Duration::from_millis(100 + (i as u64 * 7) % 50));
-        }
-        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let per_viewer = if extra > 0 {
-            format!("{}", with.saturating_sub(idle) / extra as u64)
-        } else {
-            "-".into()
-        };
-        println!(
-            "{:>8} {:>8.1} {:>8.1} {:>8.1} {:>16} {:>14}",
+    let mut floods = Vec::new();
+    let mut notes = Vec::new();
+    for extra in VIEWERS
+        .into_iter()
+        .take(if quick() { 2 } else { VIEWERS.len() })
+    {
+        let np = measure(&rt, Share::npair(), extra);
+        let ac = asciinema
+            .as_ref()
+            .ok()
+            .map(|(bin, _)| asciinema_row(&rt, bin, extra));
+        let mut line = format!(
+            "{:>7} | {:>6.1} {:>6.1} {:>6.1} {:>8} {:>7} |",
             extra,
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            lat[lat.len() - 1],
-            with,
+            np.p50(),
+            np.p99(),
+            np.max(),
+            np.rss_kib,
+            opt(np.kib_per_viewer)
+        );
+        match &ac {
+            Some(Ok(a)) => {
+                line += &format!(
+                    " {:>6.1} {:>6.1} {:>6.1} {:>8} {:>7} | {:>5} {:>5} {:>7}",
+                    a.p50(),
+                    a.p99(),
+                    a.max(),
+                    a.rss_kib,
+                    opt(a.kib_per_viewer),
+                    ratio(np.p50(), a.p50()),
+                    ratio(np.p99(), a.p99()),
+                    match (np.kib_per_viewer, a.kib_per_viewer) {
+                        (Some(n), Some(a)) => ratio(n as f64, a as f64),
+                        _ => "-".into(),
+                    }
+                )
+            }
+            Some(Err(why)) => line += &format!(" failed: {why}"),
+            None => line += " skipped",
+        }
+        println!("{line}");
+        for (who, row) in [
+            ("npair", Some(&np)),
+            ("asciinema", ac.as_ref().and_then(|r| r.as_ref().ok())),
+        ] {
+            if let Some(r) = row.filter(|r| !r.note.is_empty()) {
+                notes.push(format!("{who} with {extra} viewers: {}", r.note));
+            }
+        }
+        floods.push((extra, np.flood, ac.and_then(Result::ok).map(|a| a.flood)));
+    }
+    for n in &notes {
+        println!("  note: {n}");
+    }
+
+    if let Ok((bin, _)) = &asciinema {
+        // The page as asciinema serves it: the player's adaptive jitter buffer, 50 ms at least.
+        match catch_unwind(AssertUnwindSafe(|| {
+            let mut share = Share::asciinema(bin, "");
+            latency(&mut share)
+        })) {
+            Ok(lat) => println!(
+                "asciinema's page as served (adaptive jitter buffer), 0 viewers: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                percentile(&lat, 0.5),
+                percentile(&lat, 0.99),
+                lat[lat.len() - 1]
+            ),
+            Err(_) => println!("asciinema's page as served: failed (see the panic above)"),
+        }
+    }
+
+    println!();
+    println!(
+        "flood: `timeout 2 yes LINE` in the session, the row's viewers reading (the page closed) \
+         plus one counting npair's frames; CPU = the server process's utime+stime"
+    );
+    println!("        | npair                                                | asciinema       | npair/asciinema");
+    println!(
+        "viewers |    MB CPU ms frames ms/frame    x 0 us/viewer/frame |    MB    CPU ms |    CPU"
+    );
+    let base = floods
+        .first()
+        .and_then(|(_, f, _)| Some(f.cpu_ms / f.frames.filter(|&n| n > 0)? as f64));
+    for (extra, np, ac) in &floods {
+        let per_frame = np.frames.filter(|&f| f > 0).map(|f| np.cpu_ms / f as f64);
+        let (times, per_viewer) = match (per_frame, base) {
+            (Some(p), Some(b)) => (
+                ratio(p, b),
+                if *extra > 0 {
+                    format!("{:.1}", (p - b) * 1000.0 / *extra as f64)
+                } else {
+                    "-".into()
+                },
+            ),
+            _ => ("-".into(), "-".into()),
+        };
+        let mut line = format!(
+            "{:>7} | {:>5.2} {:>6.0} {:>6} {:>8.2} {:>6} {:>15} |",
+            extra,
+            np.mb,
+            np.cpu_ms,
+            opt(np.frames),
+            per_frame.unwrap_or(0.0),
+            times,
             per_viewer
         );
-        for v in viewers {
-            v.abort();
+        match ac {
+            Some(a) => {
+                line += &format!(
+                    " {:>5.2} {:>9.0} | {:>6}",
+                    a.mb,
+                    a.cpu_ms,
+                    ratio(np.cpu_ms, a.cpu_ms)
+                )
+            }
+            None => line += &format!(" {:>15} |", "-"),
         }
-        host.type_str("\x15"); // C-u: clear the typed line
+        println!("{line}");
     }
+    println!(
+        "  MB: tmux's output that reached the host's terminal through the program. tmux stops \
+         sending a client that drains its terminal slowly and redraws the screen instead, so the \
+         two programs did not see the same bytes; the flood is the same 2 s of `yes`."
+    );
 }
