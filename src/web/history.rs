@@ -261,35 +261,38 @@ impl State {
             kept.start(),
             kept.total,
         );
-        for (i, row) in rows.iter().enumerate() {
+        for (i, (cols, row)) in rows.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(row);
+            out.push_str(&encode_kept(*cols, row, self.vs16_wide));
         }
         out.push_str("]}");
         out
     }
 }
 
-/// A pane's kept rows, oldest first, each a JSON array of runs (as in a frame), numbered from
-/// the first row kept since the share began.
+/// A pane's kept rows, oldest first, numbered from the first row kept since the share began.
+/// Each is kept as its text with its attributes' escape sequences (vt100's basic formatted
+/// form, about the size of what the program wrote) and the width it had, and encoded as a
+/// frame's row only when a viewer asks for it: a flood scrolls millions of rows through here,
+/// and viewers read a few hundred.
 #[derive(Default)]
 struct Scrollback {
-    rows: VecDeque<Box<str>>,
+    rows: VecDeque<(u16, Box<str>)>,
     bytes: usize,
     /// Rows ever kept: the number the next one gets.
     total: u64,
 }
 
 impl Scrollback {
-    fn push(&mut self, row: String) {
+    fn push(&mut self, cols: u16, row: String) {
         self.bytes += row.len();
-        self.rows.push_back(row.into_boxed_str());
+        self.rows.push_back((cols, row.into_boxed_str()));
         self.total += 1;
         while self.rows.len() > HISTORY_ROWS || (self.bytes > HISTORY_BYTES && self.rows.len() > 1)
         {
-            if let Some(old) = self.rows.pop_front() {
+            if let Some((_, old)) = self.rows.pop_front() {
                 self.bytes -= old.len();
             }
         }
@@ -303,16 +306,16 @@ impl Scrollback {
     /// Rows numbered below `before`, or from `after` on, or the newest: at most [`PAGE_ROWS`]
     /// and about [`PAGE_BYTES`], the ones nearest the row asked from. Returns the number of
     /// the first one and the rows.
-    fn page(&self, before: Option<u64>, after: Option<u64>) -> (u64, Vec<&str>) {
+    fn page(&self, before: Option<u64>, after: Option<u64>) -> (u64, Vec<&(u16, Box<str>)>) {
         let start = self.start();
-        let row = |n: u64| &*self.rows[(n - start) as usize];
+        let row = |n: u64| &self.rows[(n - start) as usize];
         let mut out = Vec::new();
         let mut bytes = 0;
         if let (Some(from), None) = (after, before) {
             let mut n = from.max(start);
             while n < self.total && out.len() < PAGE_ROWS && (out.is_empty() || bytes < PAGE_BYTES)
             {
-                bytes += row(n).len();
+                bytes += row(n).1.len();
                 out.push(row(n));
                 n += 1;
             }
@@ -322,7 +325,7 @@ impl Scrollback {
         let mut n = end;
         while n > start && out.len() < PAGE_ROWS && (out.is_empty() || bytes < PAGE_BYTES) {
             n -= 1;
-            bytes += row(n).len();
+            bytes += row(n).1.len();
             out.push(row(n));
         }
         out.reverse();
@@ -333,9 +336,8 @@ impl Scrollback {
 /// A pane's model's callbacks: rows scrolled off its top go to its scrollback.
 struct Kept {
     kept: Scrollback,
-    /// One row at the pane's width: a scrolled-off row is written into it, to be encoded
-    /// cell by cell exactly as a frame's row is.
-    scratch: vt100::Parser,
+    /// The pane's width: the width of the rows it pushes off.
+    cols: u16,
     /// Set while the model is resized: rows a shrinking pane pushes off are kept, but blank
     /// ones are padding, not output.
     resizing: bool,
@@ -352,17 +354,37 @@ impl vt100::Callbacks for Kept {
             &mut text,
             &mut vt100::capture::BasicFormattedCaptureState::new(),
         );
-        self.scratch.process(b"\x1b[m\x1b[H\x1b[2K");
-        self.scratch.process(text.as_bytes());
-        let cols = self.scratch.screen().size().1.get();
-        let encoded = encode_row(self.scratch.screen(), 0, cols);
         // Blank rows before anything is kept were on the screen when the share began: the
         // model never saw what they held, and they would only say that something was there.
-        if encoded == "[]" && (self.kept.total == 0 || self.resizing) {
+        if blank(&text) && (self.kept.total == 0 || self.resizing) {
             return;
         }
-        self.kept.push(encoded);
+        self.kept.push(self.cols, text);
     }
+}
+
+/// A kept row (see [`Scrollback`]) as a frame's row: drawn into one row of its width, then
+/// encoded cell by cell exactly as the live screen's rows are.
+fn encode_kept(cols: u16, text: &str, vs16_wide: bool) -> String {
+    let mut row = vt100::Parser::new(dim(1), dim(cols), 0);
+    row.screen_mut().set_vs16_wide(vs16_wide);
+    row.process(text.as_bytes());
+    encode_row(row.screen(), 0, cols)
+}
+
+/// Whether a kept row's text draws nothing: only spaces and escape sequences.
+fn blank(text: &str) -> bool {
+    let mut in_escape = false;
+    for c in text.chars() {
+        match c {
+            '\x1b' => in_escape = true,
+            // A CSI sequence ends with a letter; `[` and the parameters come before.
+            c if in_escape => in_escape = !c.is_ascii_alphabetic() || c == '[',
+            ' ' => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 struct Pane {
@@ -383,7 +405,7 @@ impl Pane {
                 0,
                 Kept {
                     kept: Scrollback::default(),
-                    scratch: vt100::Parser::new(dim(1), dim(info.cols), 0),
+                    cols: info.cols,
                     resizing: false,
                 },
             ),
@@ -391,11 +413,6 @@ impl Pane {
             on_screen: info.on_screen,
         };
         pane.parser.screen_mut().set_vs16_wide(vs16_wide);
-        pane.parser
-            .callbacks_mut()
-            .scratch
-            .screen_mut()
-            .set_vs16_wide(vs16_wide);
         pane
     }
 
@@ -424,12 +441,12 @@ impl Pane {
         self.on_screen = info.on_screen;
         let (rows, cols) = self.parser.screen().size();
         if (rows.get(), cols.get()) != (info.rows, info.cols) {
-            // Rows a shorter pane pushes off keep the old width: the scratch row follows after.
+            // Rows a shorter pane pushes off keep the old width; later rows have the new one.
             self.parser.callbacks_mut().resizing = true;
             self.parser.set_size(dim(info.rows), dim(info.cols));
             let cb = self.parser.callbacks_mut();
             cb.resizing = false;
-            cb.scratch.set_size(dim(1), dim(info.cols));
+            cb.cols = info.cols;
         }
     }
 }
@@ -983,10 +1000,23 @@ mod tests {
     }
 
     #[test]
+    fn a_row_of_spaces_and_escapes_is_blank() {
+        assert!(blank(""));
+        assert!(blank("   \x1b[31;1m  \x1b[m"));
+        assert!(!blank("\x1b[31mx"));
+        assert!(!blank("  m"));
+        // A kept row comes back as the frame row it was, colours and all.
+        assert_eq!(
+            encode_kept(10, "a\x1b[31mb\x1b[m界", true),
+            r#"[{"t":"a"},{"t":"b","fg":1},{"t":"界","w":1}]"#
+        );
+    }
+
+    #[test]
     fn history_is_bounded_and_paged() {
         let mut sb = Scrollback::default();
         for i in 0..HISTORY_ROWS + 5 {
-            sb.push(format!("[{i}]"));
+            sb.push(80, format!("[{i}]"));
         }
         assert_eq!(sb.rows.len(), HISTORY_ROWS);
         assert_eq!((sb.start(), sb.total), (5, HISTORY_ROWS as u64 + 5));
@@ -994,13 +1024,13 @@ mod tests {
         assert_eq!(first, sb.total - PAGE_ROWS as u64);
         assert_eq!(rows.len(), PAGE_ROWS);
         assert_eq!(
-            rows.last().copied(),
+            rows.last().map(|r| &*r.1),
             Some(&*format!("[{}]", HISTORY_ROWS + 4))
         );
         // Older pages end at the oldest row kept.
         let (first, rows) = sb.page(Some(105), None);
         assert_eq!((first, rows.len()), (5, 100));
-        assert_eq!(rows[0], "[5]");
+        assert_eq!(&*rows[0].1, "[5]");
         let (first, rows) = sb.page(Some(3), None);
         assert_eq!((first, rows.len()), (5, 0));
         // Newer pages start where asked.
@@ -1013,7 +1043,7 @@ mod tests {
         let mut sb = Scrollback::default();
         let big = "x".repeat(HISTORY_BYTES / 4);
         for _ in 0..10 {
-            sb.push(big.clone());
+            sb.push(80, big.clone());
         }
         assert!(
             sb.bytes <= HISTORY_BYTES && sb.rows.len() == 4,
