@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -270,7 +270,7 @@ async fn view(mut ws: WebSocket, web: Arc<Web>, login: Login, peer: SocketAddr, 
         // While this waits on a slow viewer, newer frames replace older ones in the watch
         // channel: the viewer skips to the latest, and nothing queues up for it.
         let sent = tokio::select! {
-            r = send(&mut ws, &reg, msg.to_string()) => r,
+            r = send(&mut ws, &reg, msg) => r,
             reason = shutdown.wait() => return goodbye(ws, &reason).await,
         };
         if !sent {
@@ -327,9 +327,10 @@ fn history_request(msg: &str) -> Option<history::Request> {
 }
 
 /// Sends a message, counting its bytes for `npair status`; false when the viewer is gone.
-async fn send(ws: &mut WebSocket, reg: &Registration, msg: String) -> bool {
+async fn send(ws: &mut WebSocket, reg: &Registration, msg: impl Into<Utf8Bytes>) -> bool {
+    let msg = msg.into();
     let n = msg.len();
-    let ok = ws.send(Message::Text(msg.into())).await.is_ok();
+    let ok = ws.send(Message::Text(msg)).await.is_ok();
     if ok {
         reg.sent(n);
     }

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -26,17 +27,18 @@ const FRAME_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / FRAME_RATE
 pub struct Frame {
     /// Counts frames from 1; a viewer whose last frame is `seq - 1` can apply `delta`.
     pub seq: u64,
-    pub delta: Arc<str>,
-    pub full: Arc<str>,
+    /// Shared by every viewer it is sent to: cloning one is a reference count, not a copy.
+    pub delta: Utf8Bytes,
+    pub full: Utf8Bytes,
 }
 
 impl Frame {
     /// The message for a viewer whose last frame was `last`.
-    pub fn message_after(&self, last: Option<u64>) -> Arc<str> {
+    pub fn message_after(&self, last: Option<u64>) -> Utf8Bytes {
         if last.is_some_and(|l| l + 1 == self.seq) {
-            Arc::clone(&self.delta)
+            self.delta.clone()
         } else {
-            Arc::clone(&self.full)
+            self.full.clone()
         }
     }
 }
