@@ -15,7 +15,8 @@
 //! `NPAIR_ASCIINEMA=PATH` or `asciinema` on PATH, e.g. `cargo install asciinema`: the bench
 //! never downloads or builds it, and says so and carries on when it is missing).
 //! `NPAIR_BENCH_QUICK=1` runs 20 keystrokes a row and only the 0- and 10-viewer rows, to try
-//! the harness.
+//! the harness. `NPAIR_BENCH_SHARE_ARGS="--no-scrollback"` adds arguments to npair's share
+//! (space-separated), e.g. to measure it without the scrollback.
 
 // The tests' harness; this bench uses a part of it, so the rest is dead code here.
 #[allow(dead_code)]
@@ -133,7 +134,10 @@ impl Share {
     /// `npair share bench --json --web 127.0.0.1:0`, attached, as the harness's host.
     fn npair() -> Share {
         let tmux = private_session();
-        let host = Term::host_with(&tmux, SESSION, COLS, ROWS, &["--web", "127.0.0.1:0"]);
+        let extra = std::env::var("NPAIR_BENCH_SHARE_ARGS").unwrap_or_default();
+        let mut args = vec!["--web", "127.0.0.1:0"];
+        args.extend(extra.split_whitespace());
+        let host = Term::host_with(&tmux, SESSION, COLS, ROWS, &args);
         let page = host.json()["web_url"].as_str().unwrap().to_owned();
         host.wait_text("$");
         let port = page
