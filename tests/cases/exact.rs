@@ -294,7 +294,7 @@ fn a_guest_repainted_after_falling_behind_ends_exactly_as_an_early_guest() {
         "fun",
         &[
             &format!(
-                "i=0; while [ $i -lt 800 ]; do cat {}; i=$((i+1)); done; clear",
+                "i=0; while [ $i -lt 150 ]; do cat {}; i=$((i+1)); done; clear",
                 flood.display()
             ),
             "Enter",
