@@ -371,10 +371,13 @@ async fn apply_sizes(sizes: Arc<SizePolicy>, hub: Arc<Hub>, pty: Arc<Pty>, mut s
 /// [`REDRAW_QUIET`], but no longer than [`REDRAW_LATEST`] after the first.
 const REDRAW_QUIET: Duration = Duration::from_millis(40);
 const REDRAW_LATEST: Duration = Duration::from_millis(200);
+/// At most one redraw in this long, whatever asks: every guest receives each redraw, and on a
+/// loaded machine a redraw can put a slow guest a ring behind, whose repaint asks for another.
+const REDRAW_EVERY: Duration = Duration::from_secs(1);
 
 /// Has tmux redraw our client when a guest was painted from the screen model (a join, or a
 /// repaint after a lag), so that the guest's cells end exactly as tmux drew them, coalescing
-/// requests (see [`Hub::request_redraw`]).
+/// requests (see [`Hub::request_redraw`]) and at most once every [`REDRAW_EVERY`].
 async fn redraw_for_newcomers(hub: Arc<Hub>, (tmux, tty): (Tmux, PathBuf), mut shutdown: Shutdown) {
     loop {
         tokio::select! {
@@ -392,6 +395,11 @@ async fn redraw_for_newcomers(hub: Arc<Hub>, (tmux, tty): (Tmux, PathBuf), mut s
         }
         let (t, p) = (tmux.clone(), tty.clone());
         let _ = tokio::task::spawn_blocking(move || t.refresh_client(&p)).await;
+        // Requests meanwhile wait (as a stored permit) for the next turn.
+        tokio::select! {
+            () = tokio::time::sleep(REDRAW_EVERY) => {}
+            _ = shutdown.wait() => return,
+        }
     }
 }
 

@@ -97,6 +97,7 @@ pub(super) async fn run_guest(
             Waited::Ended(reason) => return out.farewell(&reason).await,
         }
     }
+    let mut first_paint = true;
     loop {
         let mut sub = shared.hub.subscribe();
         let term = *size.borrow_and_update();
@@ -114,8 +115,11 @@ pub(super) async fn run_guest(
             return;
         }
         let fits = term.is_none_or(|t| sub.size.fits_in(t));
-        if fits {
-            // The snapshot places every cell; tmux's redraw, after it, makes each one exact.
+        if fits && std::mem::take(&mut first_paint) {
+            // The snapshot places every cell with every attribute; tmux's redraw, after it,
+            // makes even what the model cannot hold exact. Only for a join: a guest repainted
+            // after a lag is behind because it is slow, and a redraw to every guest for each
+            // such repaint would put more of the slow ones behind.
             shared.hub.request_redraw();
         }
         let next = follow(&out, &mut sub.events, &mut size, &mut shutdown, fits).await;

@@ -97,8 +97,14 @@ fn three_hundred_guests_at_once_all_see_the_screen_and_leave_nothing_behind() {
         if behind.is_empty() {
             Ok(())
         } else {
+            let first = behind[0];
+            let screen = if first < RUSSH_GUESTS {
+                guests[first].seen.text()
+            } else {
+                openssh[first - RUSSH_GUESTS].text()
+            };
             Err(format!(
-                "{} guests behind, e.g. {:?}\npane:\n{pane}",
+                "{} guests behind, e.g. {:?}\npane:\n{pane}\nguest {first} shows:\n{screen}",
                 behind.len(),
                 &behind[..behind.len().min(10)]
             ))

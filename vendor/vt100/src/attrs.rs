@@ -172,32 +172,50 @@ impl Attrs {
         write_color(writer, self.fgcolor, 30, 90, 38)?;
         write_color(writer, self.bgcolor, 40, 100, 48)?;
         for (on, code) in [
-            (self.bold(), "1"),
-            (self.dim(), "2"),
-            (self.italic(), "3"),
-            (self.blink(), "5"),
-            (self.inverse(), "7"),
-            (self.concealed(), "8"),
-            (self.strikethrough(), "9"),
-            (self.overline(), "53"),
+            (self.bold(), ";1"),
+            (self.dim(), ";2"),
+            (self.italic(), ";3"),
+            (self.blink(), ";5"),
+            (self.inverse(), ";7"),
+            (self.concealed(), ";8"),
+            (self.strikethrough(), ";9"),
+            (self.overline(), ";53"),
         ] {
             if on {
-                writer.write_char(';')?;
                 writer.write_str(code)?;
             }
         }
         match self.ulstyle {
             UnderlineStyle::None => {}
             UnderlineStyle::Single => writer.write_str(";4")?,
-            style => write!(writer, ";4:{}", style.param())?,
+            style => {
+                writer.write_str(";4:")?;
+                write_num(writer, style.param())?;
+            }
         }
         match self.ulcolor {
             Color::Default => {}
-            Color::Idx(i) => write!(writer, ";58:5:{i}")?,
-            Color::Rgb(r, g, b) => write!(writer, ";58:2::{r}:{g}:{b}")?,
+            Color::Idx(i) => {
+                writer.write_str(";58:5:")?;
+                write_num(writer, i)?;
+            }
+            Color::Rgb(r, g, b) => {
+                writer.write_str(";58:2::")?;
+                write_num(writer, r)?;
+                writer.write_char(':')?;
+                write_num(writer, g)?;
+                writer.write_char(':')?;
+                write_num(writer, b)?;
+            }
         }
         writer.write_char('m')
     }
+}
+
+/// A number in decimal, without the formatting machinery (snapshots write many).
+fn write_num(writer: &mut impl alloc::fmt::Write, n: u8) -> alloc::fmt::Result {
+    let mut buf = itoa::Buffer::new();
+    writer.write_str(buf.format(n))
 }
 
 /// `;` and a colour in SGR: `base + i` for the first 8, `bright + i - 8`
@@ -211,9 +229,29 @@ fn write_color(
 ) -> alloc::fmt::Result {
     match color {
         Color::Default => Ok(()),
-        Color::Idx(i) if i < 8 => write!(writer, ";{}", base + i),
-        Color::Idx(i) if i < 16 => write!(writer, ";{}", bright + i - 8),
-        Color::Idx(i) => write!(writer, ";{extended};5;{i}"),
-        Color::Rgb(r, g, b) => write!(writer, ";{extended};2;{r};{g};{b}"),
+        Color::Idx(i) if i < 8 => {
+            writer.write_char(';')?;
+            write_num(writer, base + i)
+        }
+        Color::Idx(i) if i < 16 => {
+            writer.write_char(';')?;
+            write_num(writer, bright + i - 8)
+        }
+        Color::Idx(i) => {
+            writer.write_char(';')?;
+            write_num(writer, extended)?;
+            writer.write_str(";5;")?;
+            write_num(writer, i)
+        }
+        Color::Rgb(r, g, b) => {
+            writer.write_char(';')?;
+            write_num(writer, extended)?;
+            writer.write_str(";2;")?;
+            write_num(writer, r)?;
+            writer.write_char(';')?;
+            write_num(writer, g)?;
+            writer.write_char(';')?;
+            write_num(writer, b)
+        }
     }
 }

@@ -5,10 +5,6 @@ use alloc::{string::String, vec::Vec};
 pub struct Row {
     cells: Vec<crate::Cell>,
     wrapped: bool,
-    /// npair: no cell from here on differs from a blank default cell (an
-    /// upper bound kept by every change), so that resetting a row or writing
-    /// it out need not go through its blank end cell by cell.
-    used: u16,
 }
 
 impl Row {
@@ -16,7 +12,6 @@ impl Row {
         Self {
             cells: vec![crate::Cell::new(); usize::from(cols)],
             wrapped: false,
-            used: 0,
         }
     }
 
@@ -33,23 +28,11 @@ impl Row {
             cell.clear(attrs);
         }
         self.wrapped = false;
-        self.used = if attrs == crate::attrs::Attrs::default() {
-            0
-        } else {
-            self.cols()
-        };
     }
 
     pub fn reset(&mut self) {
-        self.cells[..usize::from(self.used)].fill(crate::Cell::new());
+        self.cells.fill(crate::Cell::new());
         self.wrapped = false;
-        self.used = 0;
-    }
-
-    /// npair: marks cells up to `end` (exclusive) as possibly changed.
-    fn touch(&mut self, end: usize) {
-        let end = u16::try_from(end.min(self.cells.len())).unwrap_or(u16::MAX);
-        self.used = self.used.max(end);
     }
 
     fn cells(&self) -> impl Iterator<Item = &crate::Cell> {
@@ -61,7 +44,6 @@ impl Row {
     }
 
     pub fn get_mut(&mut self, col: u16) -> Option<&mut crate::Cell> {
-        self.touch(usize::from(col) + 1);
         self.cells.get_mut(usize::from(col))
     }
 
@@ -87,8 +69,6 @@ impl Row {
             is_wc
         });
 
-        // Cells move right: what was in use may now reach `count` further.
-        self.touch(usize::from(self.used.max(i)) + count);
         let slice = &mut self.cells[usize::from(i)..];
         slice.rotate_right(count);
         slice[..count].fill(crate::Cell::new());
@@ -120,7 +100,6 @@ impl Row {
     }
 
     pub fn erase(&mut self, i: u16, attrs: crate::attrs::Attrs) {
-        self.touch(usize::from(i) + 2);
         let wide = self.cells[usize::from(i)].is_wide();
         self.clear_wide(i);
         self.cells[usize::from(i)].clear(attrs);
@@ -135,7 +114,6 @@ impl Row {
 
     pub fn truncate(&mut self, len: u16) {
         self.cells.truncate(usize::from(len));
-        self.used = self.used.min(len);
         self.set_truncated();
     }
 
@@ -150,11 +128,7 @@ impl Row {
 
     fn grow_unchecked(&mut self, len: u16, cell: crate::Cell) {
         debug_assert!(self.cells.len() < usize::from(len));
-        let new_cells_used = cell != crate::cell::Cell::DEFAULT;
         self.cells.resize(len.into(), cell);
-        if new_cells_used {
-            self.used = len;
-        }
         self.wrapped = false;
     }
 
@@ -187,7 +161,6 @@ impl Row {
             .count();
         self.cells.truncate(self.cells.len() - excess);
         self.cells.shrink_to_fit();
-        self.used = self.used.min(self.cols());
     }
 
     pub fn wrap(&mut self, wrap: bool) {
@@ -200,7 +173,6 @@ impl Row {
 
     pub fn clear_wide(&mut self, col: u16) {
         let col_idx = usize::from(col);
-        self.touch(col_idx + 2);
         let cell = &self.cells[col_idx];
         let other = if cell.is_wide() {
             let next = col_idx + 1;
@@ -409,8 +381,7 @@ impl Row {
         let mut prev_was_wide = false;
         let mut num_empty = 0;
 
-        // npair: cells past `used` are blank defaults, which write nothing.
-        for cell in &self.cells[..usize::from(self.used)] {
+        for cell in self.cells() {
             if core::mem::take(&mut prev_was_wide) {
                 continue;
             }

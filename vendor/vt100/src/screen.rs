@@ -1088,8 +1088,9 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
         };
         // npair: a character after a zero width joiner joins the joiner's
         // cluster (an emoji family, a flag), as tmux draws it, instead of
-        // starting a cell of its own.
-        if width > 0 && pos.col > 0 {
+        // starting a cell of its own. (Not looked for after ASCII, which no
+        // emoji sequence joins: most of what a terminal prints is ASCII.)
+        if width > 0 && pos.col > 0 && !c.is_ascii() {
             let mut prev = crate::grid::Pos {
                 row: pos.row,
                 col: pos.col - 1,
