@@ -461,24 +461,6 @@ fn find_asciinema() -> Result<(String, String), String> {
     Ok((bin, version))
 }
 
-/// The bench holds two sockets per viewer (its end of npair's or asciinema's is the other
-/// program's), two thousand in the largest row: raise the soft limit to the hard one, as npair
-/// does for itself. asciinema inherits it.
-fn raise_open_files_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: two plain system calls on a struct of ours.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 /// A row of asciinema's that panicked (a harness wait timed out, say) reports why instead of
 /// ending the bench; its Drops have stopped asciinema, tmux and Chromium.
 fn asciinema_row(rt: &Runtime, bin: &str, extra: usize) -> Result<Row, String> {
@@ -513,7 +495,9 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` and `cargo test --benches` probe bench targets
     }
-    raise_open_files_limit();
+    // The bench holds two sockets per viewer (its end of npair's or asciinema's is the other
+    // program's), two thousand in the largest row; asciinema inherits the limit.
+    npair::share::net::raise_open_files_limit();
     let asciinema = find_asciinema();
     match &asciinema {
         Ok((bin, version)) => println!("asciinema: {bin} ({version})"),

@@ -12,7 +12,7 @@
 
 mod attach;
 mod banner;
-mod net;
+pub mod net;
 mod preflight;
 mod screen;
 mod services;

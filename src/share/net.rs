@@ -17,7 +17,7 @@ use crate::via;
 /// Raises the soft limit on open descriptors to the hard one, as servers do: every guest and
 /// web viewer is a socket, and many systems start programs at a soft limit of 1024, far below
 /// what the hard limit allows (a room of a thousand viewers would not fit).
-pub(super) fn raise_open_files_limit() {
+pub fn raise_open_files_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -239,14 +239,21 @@ fn play(tmux: &Tmux, v: &Viewer, i: usize, bytes: &[u8]) {
     });
 }
 
-#[test]
-fn a_late_joiner_ends_exactly_as_an_early_guest_for_every_corpus_entry() {
+/// A shared session ("fun", `extra` arguments to the share) with an early guest in before any
+/// of the corpus is played.
+fn with_early_guest(extra: &[&str]) -> (Tmux, Npair, Viewer) {
     let tmux = Tmux::new();
     tmux.new_session("fun", COLS, ROWS);
-    let np = Npair::start(&tmux, "fun", &[]);
+    let np = Npair::start(&tmux, "fun", extra);
     let v = Viewer::new(np.port());
     v.open("early", &np.ro());
     wait_guests(&tmux, 1);
+    (tmux, np, v)
+}
+
+#[test]
+fn a_late_joiner_ends_exactly_as_an_early_guest_for_every_corpus_entry() {
+    let (tmux, np, v) = with_early_guest(&[]);
     for (i, (name, bytes)) in corpus().iter().enumerate() {
         play(&tmux, &v, i, bytes);
         if *name == "underline styles and colours" {
@@ -267,11 +274,7 @@ fn a_late_joiner_ends_exactly_as_an_early_guest_for_every_corpus_entry() {
 
 #[test]
 fn a_guest_repainted_after_falling_behind_ends_exactly_as_an_early_guest() {
-    let tmux = Tmux::new();
-    tmux.new_session("fun", COLS, ROWS);
-    let np = Npair::start(&tmux, "fun", &[]);
-    let v = Viewer::new(np.port());
-    v.open("early", &np.ro());
+    let (tmux, np, v) = with_early_guest(&[]);
     v.open_dbclient("stalled", &np.ro());
     let guests = wait_guests(&tmux, 2);
     let stalled_pid = v.client_pid("stalled");
@@ -514,12 +517,7 @@ fn trimmed(mut grid: Grid) -> Grid {
 
 #[test]
 fn the_web_page_shows_every_cell_as_an_early_guest_sees_it() {
-    let tmux = Tmux::new();
-    tmux.new_session("fun", COLS, ROWS);
-    let np = Npair::start_web(&tmux, "fun");
-    let v = Viewer::new(np.port());
-    v.open("early", &np.ro());
-    wait_guests(&tmux, 1);
+    let (tmux, np, v) = with_early_guest(&["--web", "127.0.0.1:0"]);
     let mut page = crate::util::browser::Browser::open(&np.web_url(), 1200, 800);
     page.wait_for("live", "document.getElementById('state').className", |s| {
         s == "live"
