@@ -125,12 +125,12 @@ fn main() {
                 room.extend(futures_util::future::join_all(joins).await);
             }
         });
-        // Let the joins' own redraws pass.
-        std::thread::sleep(Duration::from_secs(1));
+        // Let the joins' own redraws pass, and npair's pause between redraws (one a second).
+        std::thread::sleep(Duration::from_secs(2));
 
         let (one, one_bytes, one_time) = join_and_watch(&rt, &np, &room, 1);
         drop(one);
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(1500));
         let (burst, burst_bytes, burst_time) = join_and_watch(&rt, &np, &room, BURST);
         drop(burst);
 
