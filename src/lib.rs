@@ -21,7 +21,7 @@ pub mod share;
 pub(crate) mod shutdown;
 pub mod size;
 pub mod ssh;
-pub(crate) mod tmux;
+pub mod tmux;
 pub mod tokens;
 pub mod via;
 pub(crate) mod web;

@@ -66,19 +66,11 @@ impl Tmux {
             })
     }
 
-    /// Fails with a clear message when tmux cannot be run at all.
-    pub fn check_installed(&self) -> Result<()> {
-        self.output(&["-V"]).map(|_| ())
-    }
-
-    /// Whether this tmux counts a character followed by U+FE0F (VARIATION SELECTOR-16) as two
-    /// columns: tmux 3.4 and later do, 3.3 and earlier count the character alone. A version
-    /// that cannot be read is taken as a recent one.
-    pub fn draws_vs16_wide(&self) -> bool {
-        let Ok(out) = self.output(&["-V"]) else {
-            return true;
-        };
-        vs16_wide_in(&String::from_utf8_lossy(&out.stdout))
+    /// Fails with a clear message when tmux cannot be run at all; otherwise its version, as
+    /// `tmux -V` says it ("tmux 3.3a").
+    pub fn check_installed(&self) -> Result<String> {
+        let out = self.output(&["-V"])?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     /// Names of the sessions on the server; none when no server is running.
@@ -347,8 +339,11 @@ pub fn session_name_for_dir(dir: &Path) -> String {
     base.replace(['.', ':'], "_")
 }
 
-/// [`Tmux::draws_vs16_wide`] for the output of `tmux -V` ("tmux 3.3a", "tmux next-3.6").
-fn vs16_wide_in(version: &str) -> bool {
+/// Whether the tmux of `version` (as `tmux -V` says it: "tmux 3.3a", "tmux next-3.6") counts a
+/// character followed by U+FE0F (VARIATION SELECTOR-16) as two columns: tmux 3.4 and later do,
+/// 3.3 and earlier count the character alone. A version that cannot be read is taken as a
+/// recent one.
+pub fn counts_vs16_wide(version: &str) -> bool {
     let digits = version
         .trim()
         .trim_start_matches("tmux ")
@@ -385,11 +380,11 @@ mod tests {
 
     #[test]
     fn tmux_counts_vs16_as_wide_from_3_4() {
-        assert!(!vs16_wide_in("tmux 3.3a\n"));
-        assert!(!vs16_wide_in("tmux 2.9"));
-        assert!(vs16_wide_in("tmux 3.4"));
-        assert!(vs16_wide_in("tmux 3.5a"));
-        assert!(vs16_wide_in("tmux next-3.6"));
-        assert!(vs16_wide_in("tmux master"));
+        assert!(!counts_vs16_wide("tmux 3.3a\n"));
+        assert!(!counts_vs16_wide("tmux 2.9"));
+        assert!(counts_vs16_wide("tmux 3.4"));
+        assert!(counts_vs16_wide("tmux 3.5a"));
+        assert!(counts_vs16_wide("tmux next-3.6"));
+        assert!(counts_vs16_wide("tmux master"));
     }
 }

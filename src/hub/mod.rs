@@ -174,11 +174,12 @@ impl Hub {
 
     /// Asks the source of the output to draw the whole screen again, for a subscriber just
     /// painted from the model. The model holds everything a terminal needs to draw on (modes,
-    /// the alternate screen, the scroll region, the cursor, every cell's place), which makes the
-    /// first paint instant; but not every attribute and character cluster the source drew. A
-    /// redraw from the source, arriving after the snapshot, makes the newcomer's cells exact;
-    /// subscribers already in receive the same cells they have. Requests made before the
-    /// source's next turn count as one.
+    /// the alternate screen, the scroll region, the cursor, every cell with its attributes),
+    /// which makes the first paint instant and, nearly always, exact; but not everything the
+    /// source can draw (a character cluster longer than a cell holds). A redraw from the
+    /// source, arriving after the snapshot, makes the newcomer's cells exact; subscribers
+    /// already in receive the same cells they have. Requests made before the source's next
+    /// turn count as one.
     pub fn request_redraw(&self) {
         self.redraws.notify_one();
     }

@@ -95,7 +95,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         &key.fingerprint,
     )?;
 
-    let screen = screen::Screen::start(plan.size, plan.attached, plan.tmux.draws_vs16_wide())?;
+    let screen = screen::Screen::start(plan.size, plan.attached, plan.vs16_wide)?;
     let (trigger, shutdown) = shutdown::channel();
     let running = services::start(services::Wiring {
         cfg: &cfg,

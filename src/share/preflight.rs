@@ -28,12 +28,14 @@ pub(super) struct Plan {
     /// The TERM our tmux client runs under: the host's, or xterm-256color when headless.
     pub(super) term: String,
     pub(super) authorized_keys: Option<AuthorizedKeys>,
+    /// Our tmux counts U+FE0F as widening (see [`tmux::counts_vs16_wide`]).
+    pub(super) vs16_wide: bool,
 }
 
 /// Checks tmux, the session, the host's terminal, and that the session is not shared already.
 pub(super) fn check(cfg: &Config) -> Result<Plan> {
     let tmux = Tmux::from_env();
-    tmux.check_installed()?;
+    let vs16_wide = tmux::counts_vs16_wide(&tmux.check_installed()?);
     let attached = !cfg.headless;
 
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
@@ -94,6 +96,7 @@ pub(super) fn check(cfg: &Config) -> Result<Plan> {
         size,
         term,
         authorized_keys,
+        vs16_wide,
     })
 }
 

@@ -36,7 +36,7 @@ pub(super) struct Screen {
 impl Screen {
     /// Opens the pty at `size` and starts its reader (to the hub, and to the host's terminal
     /// when `attached`), the guests' writer, and the host's keyboard when `attached`.
-    /// `vs16_wide`: the tmux client counts U+FE0F as widening (see `Tmux::draws_vs16_wide`).
+    /// `vs16_wide`: the tmux client counts U+FE0F as widening (see `tmux::counts_vs16_wide`).
     pub(super) fn start(size: Size, attached: bool, vs16_wide: bool) -> Result<Screen> {
         let hub = Arc::new(Hub::new(size));
         hub.set_vs16_wide(vs16_wide);

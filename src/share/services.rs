@@ -156,7 +156,14 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         let frames = web::render::start(Arc::clone(&screen.hub), shutdown.clone(), tasks);
         // Started with the share, so it never sees what the session showed before.
         let history = if cfg.scrollback {
-            web::history::start(&plan.tmux, &plan.name, &screen.hub, shutdown.clone(), tasks)
+            web::history::start(
+                &plan.tmux,
+                &plan.name,
+                plan.vs16_wide,
+                &screen.hub,
+                shutdown.clone(),
+                tasks,
+            )
         } else {
             web::history::History::off("the host started the share with --no-scrollback")
         };
@@ -371,13 +378,13 @@ async fn apply_sizes(sizes: Arc<SizePolicy>, hub: Arc<Hub>, pty: Arc<Pty>, mut s
 /// [`REDRAW_QUIET`], but no longer than [`REDRAW_LATEST`] after the first.
 const REDRAW_QUIET: Duration = Duration::from_millis(40);
 const REDRAW_LATEST: Duration = Duration::from_millis(200);
-/// At most one redraw in this long, whatever asks: every guest receives each redraw, and on a
-/// loaded machine a redraw can put a slow guest a ring behind, whose repaint asks for another.
+/// At most one redraw in this long, however many join: every guest already in receives each
+/// redraw too, and a steady stream of joins must not become a steady stream of redraws.
 const REDRAW_EVERY: Duration = Duration::from_secs(1);
 
-/// Has tmux redraw our client when a guest was painted from the screen model (a join, or a
-/// repaint after a lag), so that the guest's cells end exactly as tmux drew them, coalescing
-/// requests (see [`Hub::request_redraw`]) and at most once every [`REDRAW_EVERY`].
+/// Has tmux redraw our client when a guest has joined and been painted from the screen model,
+/// so that the guest's cells end exactly as tmux drew them, coalescing requests (see
+/// [`Hub::request_redraw`]) and at most once every [`REDRAW_EVERY`].
 async fn redraw_for_newcomers(hub: Arc<Hub>, (tmux, tty): (Tmux, PathBuf), mut shutdown: Shutdown) {
     loop {
         tokio::select! {

@@ -97,15 +97,17 @@ impl History {
 /// hub has its first output), and the thread that reads it; both end with the share. Never
 /// fails the share: without tmux's control mode, viewers are told that scrollback is
 /// unavailable and why.
+/// `vs16_wide`: our tmux counts U+FE0F as widening (see [`crate::tmux::counts_vs16_wide`]).
 pub fn start(
     tmux: &Tmux,
     session: &str,
+    vs16_wide: bool,
     hub: &Hub,
     shutdown: Shutdown,
     tasks: &TaskTracker,
 ) -> Arc<History> {
     let mut state = State::new();
-    state.vs16_wide = tmux.draws_vs16_wide();
+    state.vs16_wide = vs16_wide;
     let history = Arc::new(History {
         state: Mutex::new(state),
     });
@@ -396,7 +398,7 @@ struct Pane {
 }
 
 impl Pane {
-    /// `vs16_wide`: count columns as our tmux does (see `Tmux::draws_vs16_wide`).
+    /// `vs16_wide`: count columns as our tmux does (see `tmux::counts_vs16_wide`).
     fn new(info: &PaneInfo, vs16_wide: bool) -> Pane {
         let mut pane = Pane {
             parser: vt100::Parser::new_with_callbacks(
@@ -512,7 +514,7 @@ impl PaneInfo {
 /// What the control-mode client has told us: the panes' models, which one is active, and
 /// where in its conversation we are.
 struct State {
-    /// Our tmux counts U+FE0F as widening (see `Tmux::draws_vs16_wide`).
+    /// Our tmux counts U+FE0F as widening (see `tmux::counts_vs16_wide`).
     vs16_wide: bool,
     panes: HashMap<u32, Pane>,
     active: Option<u32>,
