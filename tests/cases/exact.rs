@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::util::browser::{css, page_colour};
 use crate::util::*;
 
 const COLS: u16 = 80;
@@ -338,60 +339,14 @@ const PAGE_FG: (u8, u8, u8) = (0xd0, 0xd0, 0xd0);
 const PAGE_BG: (u8, u8, u8) = (0x11, 0x11, 0x11);
 const NO_BACKGROUND: &str = "rgba(0, 0, 0, 0)";
 
-/// xterm's 256 colours, as the page's palette has them.
-fn xterm(i: u8) -> (u8, u8, u8) {
-    const BASE: [(u8, u8, u8); 16] = [
-        (0, 0, 0),
-        (0xcd, 0, 0),
-        (0, 0xcd, 0),
-        (0xcd, 0xcd, 0),
-        (0, 0, 0xee),
-        (0xcd, 0, 0xcd),
-        (0, 0xcd, 0xcd),
-        (0xe5, 0xe5, 0xe5),
-        (0x7f, 0x7f, 0x7f),
-        (0xff, 0, 0),
-        (0, 0xff, 0),
-        (0xff, 0xff, 0),
-        (0x5c, 0x5c, 0xff),
-        (0xff, 0, 0xff),
-        (0, 0xff, 0xff),
-        (0xff, 0xff, 0xff),
-    ];
-    const STEPS: [u8; 6] = [0, 95, 135, 175, 215, 255];
-    match i {
-        0..=15 => BASE[usize::from(i)],
-        16..=231 => {
-            let n = usize::from(i - 16);
-            (STEPS[n / 36], STEPS[n / 6 % 6], STEPS[n % 6])
-        }
-        _ => {
-            let v = 8 + (i - 232) * 10;
-            (v, v, v)
-        }
-    }
-}
-
-fn rgb((r, g, b): (u8, u8, u8)) -> String {
-    format!("rgb({r}, {g}, {b})")
-}
-
-fn colour(c: vt100::Color) -> Option<(u8, u8, u8)> {
-    match c {
-        vt100::Color::Default => None,
-        vt100::Color::Idx(i) => Some(xterm(i)),
-        vt100::Color::Rgb(r, g, b) => Some((r, g, b)),
-    }
-}
-
 /// What the page must show for a cell of a real terminal: the `look` of `PAGE_GRID`.
 fn look(cell: &vt100::Cell) -> String {
-    let (mut fg, mut bg) = (colour(cell.fgcolor()), colour(cell.bgcolor()));
+    let (mut fg, mut bg) = (page_colour(cell.fgcolor()), page_colour(cell.bgcolor()));
     if cell.inverse() {
         (fg, bg) = (Some(bg.unwrap_or(PAGE_BG)), Some(fg.unwrap_or(PAGE_FG)));
     }
-    let fg = rgb(fg.unwrap_or(PAGE_FG));
-    let bg = bg.map_or(NO_BACKGROUND.to_owned(), rgb);
+    let fg = css(fg.unwrap_or(PAGE_FG));
+    let bg = bg.map_or(NO_BACKGROUND.to_owned(), css);
     let underline = cell.underline_style();
     let lines: Vec<&str> = [
         (underline != vt100::UnderlineStyle::None, "underline"),
@@ -408,8 +363,8 @@ fn look(cell: &vt100::Cell) -> String {
         vt100::UnderlineStyle::Dashed => "dashed",
         _ => "solid",
     };
-    let decoration_colour = match colour(cell.underline_color()) {
-        Some(c) if !lines.is_empty() => rgb(c),
+    let decoration_colour = match page_colour(cell.underline_color()) {
+        Some(c) if !lines.is_empty() => css(c),
         _ => fg.clone(),
     };
     [
@@ -432,39 +387,17 @@ fn look(cell: &vt100::Cell) -> String {
 
 type Grid = Vec<Vec<(u16, String, String)>>;
 
-/// Whether this machine's tmux counts a character and U+FE0F as two columns (3.4 and later).
-fn tmux_counts_vs16_wide() -> bool {
-    let out = std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .unwrap();
-    let v = String::from_utf8_lossy(&out.stdout);
-    let mut n = v
-        .trim_start_matches("tmux ")
-        .trim_start_matches("next-")
-        .split('.')
-        .map(|p| {
-            p.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse::<u32>()
-        });
-    match (n.next(), n.next()) {
-        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (3, 4),
-        _ => true,
-    }
-}
-
 /// The grid the page must show for a terminal's `capture-pane -e` (every cell, with the
 /// column it starts at; concealed text as blanks, as the page must never show it).
-fn expected_grid(capture: &str) -> Grid {
+/// `vs16_wide`: the terminal, tmux, counts U+FE0F as widening.
+fn expected_grid(capture: &str, vs16_wide: bool) -> Grid {
     let mut p = vt100::Parser::new(
         std::num::NonZeroU16::new(ROWS).unwrap(),
         std::num::NonZeroU16::new(COLS).unwrap(),
         0,
     );
-    // A terminal made of tmux counts columns as tmux does (see `Tmux::draws_vs16_wide`).
-    p.screen_mut().set_vs16_wide(tmux_counts_vs16_wide());
+    // A terminal made of tmux counts columns as tmux does.
+    p.screen_mut().set_vs16_wide(vs16_wide);
     // tmux 3.3's capture writes overline (SGR 53) as "5:3"; read it as what it means.
     let capture = capture.replace("5:3m", "53m").replace("5:3;", "53;");
     p.process(
@@ -522,11 +455,13 @@ fn the_web_page_shows_every_cell_as_an_early_guest_sees_it() {
     page.wait_for("live", "document.getElementById('state').className", |s| {
         s == "live"
     });
+    let version = v.tmux.run(&["-V"]);
+    let vs16_wide = npair::tmux::counts_vs16_wide(&version);
     for (i, (name, bytes)) in corpus().iter().enumerate() {
         play(&tmux, &v, i, bytes);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let want = trimmed(expected_grid(&v.screen("early")));
+            let want = trimmed(expected_grid(&v.screen("early"), vs16_wide));
             let shown = page.eval(crate::util::browser::PAGE_GRID);
             let got: Grid = trimmed(serde_json::from_str(shown.as_str().unwrap()).unwrap());
             if got == want {

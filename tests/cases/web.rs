@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::util::browser::{Browser, PAGE_CELLS, PAGE_TEXT};
+use crate::util::browser::{css, page_colour, Browser, PAGE_CELLS, PAGE_TEXT};
 use crate::util::client::usage;
 use crate::util::*;
 
@@ -31,51 +31,6 @@ fn wait_page_matches(tmux: &Tmux, target: &str, b: &mut Browser, top: usize) {
             Err(format!("page:\n{}\npane:\n{pane}", rows.join("\n")))
         }
     });
-}
-
-/// The CSS colour the page should compute for a cell colour (xterm's palette, as app.js).
-fn css_rgb(c: vt100::Color) -> Option<String> {
-    let (r, g, b) = match c {
-        vt100::Color::Default => return None,
-        vt100::Color::Rgb(r, g, b) => (r, g, b),
-        vt100::Color::Idx(i) => {
-            const BASE: [(u8, u8, u8); 16] = [
-                (0, 0, 0),
-                (205, 0, 0),
-                (0, 205, 0),
-                (205, 205, 0),
-                (0, 0, 238),
-                (205, 0, 205),
-                (0, 205, 205),
-                (229, 229, 229),
-                (127, 127, 127),
-                (255, 0, 0),
-                (0, 255, 0),
-                (255, 255, 0),
-                (92, 92, 255),
-                (255, 0, 255),
-                (0, 255, 255),
-                (255, 255, 255),
-            ];
-            const STEPS: [u8; 6] = [0, 95, 135, 175, 215, 255];
-            match i {
-                0..=15 => BASE[i as usize],
-                16..=231 => {
-                    let n = i - 16;
-                    (
-                        STEPS[(n / 36) as usize],
-                        STEPS[(n / 6 % 6) as usize],
-                        STEPS[(n % 6) as usize],
-                    )
-                }
-                _ => {
-                    let v = 8 + (i - 232) * 10;
-                    (v, v, v)
-                }
-            }
-        }
-    };
-    Some(format!("rgb({r}, {g}, {b})"))
 }
 
 #[test]
@@ -108,7 +63,7 @@ fn the_page_shows_the_session_live_in_its_colours() {
         for c in 0..80u16 {
             let cell = pane.screen().cell(r, c).unwrap();
             let page = &cells[r as usize][c as usize];
-            if let Some(fg) = css_rgb(cell.fgcolor()) {
+            if let Some(fg) = page_colour(cell.fgcolor()).map(css) {
                 assert_eq!(
                     page[1],
                     Value::from(fg),
@@ -117,7 +72,7 @@ fn the_page_shows_the_session_live_in_its_colours() {
                 );
                 compared += 1;
             }
-            if let Some(bg) = css_rgb(cell.bgcolor()) {
+            if let Some(bg) = page_colour(cell.bgcolor()).map(css) {
                 assert_eq!(
                     page[2],
                     Value::from(bg),

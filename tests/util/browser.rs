@@ -315,3 +315,45 @@ pub const PAGE_GRID: &str = r#"(() => {
 /// JavaScript: the page's rows as text, trailing blanks trimmed.
 pub const PAGE_TEXT: &str =
     "[...document.querySelectorAll('#screen .row')].map((r) => r.textContent.replace(/\\s+$/, ''))";
+
+/// The colour the page paints for a cell colour: xterm's 256-colour palette, as the page's
+/// app.js has it, or the true colour itself; `None` for the default colour.
+pub fn page_colour(c: vt100::Color) -> Option<(u8, u8, u8)> {
+    const BASE: [(u8, u8, u8); 16] = [
+        (0, 0, 0),
+        (0xcd, 0, 0),
+        (0, 0xcd, 0),
+        (0xcd, 0xcd, 0),
+        (0, 0, 0xee),
+        (0xcd, 0, 0xcd),
+        (0, 0xcd, 0xcd),
+        (0xe5, 0xe5, 0xe5),
+        (0x7f, 0x7f, 0x7f),
+        (0xff, 0, 0),
+        (0, 0xff, 0),
+        (0xff, 0xff, 0),
+        (0x5c, 0x5c, 0xff),
+        (0xff, 0, 0xff),
+        (0, 0xff, 0xff),
+        (0xff, 0xff, 0xff),
+    ];
+    const STEPS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+    Some(match c {
+        vt100::Color::Default => return None,
+        vt100::Color::Rgb(r, g, b) => (r, g, b),
+        vt100::Color::Idx(i @ 0..=15) => BASE[usize::from(i)],
+        vt100::Color::Idx(i @ 16..=231) => {
+            let n = usize::from(i - 16);
+            (STEPS[n / 36], STEPS[n / 6 % 6], STEPS[n % 6])
+        }
+        vt100::Color::Idx(i) => {
+            let v = 8 + (i - 232) * 10;
+            (v, v, v)
+        }
+    })
+}
+
+/// A colour as the browser's computed style writes it.
+pub fn css((r, g, b): (u8, u8, u8)) -> String {
+    format!("rgb({r}, {g}, {b})")
+}
