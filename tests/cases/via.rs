@@ -19,12 +19,19 @@ fn guest_running(ns: &NetNs, jb: &JumpBox, printed: &str) -> Term {
     Term::spawn(jb.guest_command(ns, printed), 80, 24)
 }
 
-#[test]
-fn through_a_jump_box_that_allows_remote_binding_guests_connect_to_it_directly() {
+/// A private network, a tmux server with the session "fun", and a jump box in that network
+/// (see [`JumpBox::start`] for what the two flags allow).
+fn jump_box(gateway_ports: bool, forwarding: bool) -> (NetNs, Tmux, JumpBox) {
     let ns = NetNs::new();
     let tmux = Tmux::new();
     tmux.new_session("fun", 80, 24);
-    let jb = JumpBox::start(&ns, tmux.path(), true, true);
+    let jb = JumpBox::start(&ns, tmux.path(), gateway_ports, forwarding);
+    (ns, tmux, jb)
+}
+
+#[test]
+fn through_a_jump_box_that_allows_remote_binding_guests_connect_to_it_directly() {
+    let (ns, tmux, jb) = jump_box(true, true);
     let np = Npair::spawn(npair_via(&ns, &tmux, &jb));
     let via = &np.info["via"];
     assert_eq!(via["direct"], true, "{}", np.info);
@@ -50,10 +57,7 @@ fn through_a_jump_box_that_allows_remote_binding_guests_connect_to_it_directly()
 
 #[test]
 fn through_a_jump_box_without_remote_binding_guests_use_ssh_j_and_the_link_recovers() {
-    let ns = NetNs::new();
-    let tmux = Tmux::new();
-    tmux.new_session("fun", 80, 24);
-    let jb = JumpBox::start(&ns, tmux.path(), false, true);
+    let (ns, tmux, jb) = jump_box(false, true);
     let np = Npair::spawn(npair_via(&ns, &tmux, &jb));
     assert_eq!(np.info["via"]["direct"], false, "{}", np.info);
     let rw = np.info["rw_command"].as_str().unwrap().to_owned();
@@ -91,10 +95,7 @@ fn through_a_jump_box_without_remote_binding_guests_use_ssh_j_and_the_link_recov
 
 #[test]
 fn a_jump_box_that_refuses_forwarding_is_a_clear_error() {
-    let ns = NetNs::new();
-    let tmux = Tmux::new();
-    tmux.new_session("fun", 80, 24);
-    let jb = JumpBox::start(&ns, tmux.path(), false, false);
+    let (ns, tmux, jb) = jump_box(false, false);
     let out = run_npair(npair_via(&ns, &tmux, &jb));
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0));
@@ -108,10 +109,7 @@ fn a_jump_box_that_refuses_forwarding_is_a_clear_error() {
 
 #[test]
 fn a_jump_box_that_refuses_our_key_is_a_clear_error_with_no_prompt() {
-    let ns = NetNs::new();
-    let tmux = Tmux::new();
-    tmux.new_session("fun", 80, 24);
-    let jb = JumpBox::start(&ns, tmux.path(), false, true);
+    let (ns, tmux, jb) = jump_box(false, true);
     std::fs::write(jb.dir.join("authorized_keys"), "").unwrap();
     let out = run_npair(npair_via(&ns, &tmux, &jb));
     let err = stderr(&out);
@@ -126,10 +124,7 @@ fn a_jump_box_that_refuses_our_key_is_a_clear_error_with_no_prompt() {
 
 #[test]
 fn an_unreachable_jump_box_is_a_clear_error() {
-    let ns = NetNs::new();
-    let tmux = Tmux::new();
-    tmux.new_session("fun", 80, 24);
-    let jb = JumpBox::start(&ns, tmux.path(), false, true);
+    let (ns, tmux, jb) = jump_box(false, true);
     let out = run_npair(jb.npair_command(
         &ns,
         &tmux,
@@ -169,10 +164,7 @@ fn forward_ssh(np: &Npair) -> String {
 
 #[test]
 fn after_the_forward_comes_back_on_new_ports_every_printed_login_is_the_new_one() {
-    let ns = NetNs::new();
-    let tmux = Tmux::new();
-    tmux.new_session("fun", 80, 24);
-    let jb = JumpBox::start(&ns, tmux.path(), false, true);
+    let (ns, tmux, jb) = jump_box(false, true);
     let np = Npair::spawn(npair_via(&ns, &tmux, &jb));
     let old = np.info["rw_command"].as_str().unwrap().to_owned();
     let old_port = np.info["ssh_port"].as_u64().unwrap();
