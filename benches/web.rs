@@ -16,7 +16,8 @@
 //! never downloads or builds it, and says so and carries on when it is missing).
 //! `NPAIR_BENCH_QUICK=1` runs 20 keystrokes a row and only the 0- and 10-viewer rows, to try
 //! the harness. `NPAIR_BENCH_SHARE_ARGS="--no-scrollback"` adds arguments to npair's share
-//! (space-separated), e.g. to measure it without the scrollback.
+//! (space-separated), e.g. to measure it without the scrollback. `NPAIR_BENCH_VIEWERS=1000`
+//! runs only the rows named (comma-separated viewer counts).
 
 // The tests' harness; this bench uses a part of it, so the rest is dead code here.
 #[allow(dead_code)]
@@ -65,6 +66,22 @@ fn samples() -> usize {
     } else {
         SAMPLES
     }
+}
+
+/// The rows' viewer counts: [`VIEWERS`], the first two for a quick trial, or the counts in
+/// `NPAIR_BENCH_VIEWERS` (comma-separated, e.g. `1000` to profile one row).
+fn viewer_rows() -> Vec<usize> {
+    if let Ok(list) = std::env::var("NPAIR_BENCH_VIEWERS") {
+        return list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("NPAIR_BENCH_VIEWERS: comma-separated counts")
+            })
+            .collect();
+    }
+    VIEWERS[..if quick() { 2 } else { VIEWERS.len() }].to_vec()
 }
 
 fn now_ms() -> f64 {
@@ -521,10 +538,7 @@ fn main() {
         .unwrap();
     let mut floods = Vec::new();
     let mut notes = Vec::new();
-    for extra in VIEWERS
-        .into_iter()
-        .take(if quick() { 2 } else { VIEWERS.len() })
-    {
+    for extra in viewer_rows() {
         let np = measure(&rt, Share::npair(), extra);
         let ac = asciinema
             .as_ref()

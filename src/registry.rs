@@ -498,7 +498,22 @@ impl Registration {
 
     /// Counts bytes sent to the guest.
     pub fn sent(&self, n: usize) {
-        self.entry.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        self.meter().sent(n);
+    }
+
+    /// Counts bytes sent to the guest from wherever they are written (a web viewer's frames
+    /// are written by the fan-out, not by the viewer's task).
+    pub fn meter(&self) -> Meter {
+        Meter(Arc::clone(&self.entry))
+    }
+}
+
+/// Counts the bytes sent to one guest, for `npair status`.
+pub struct Meter(Arc<Entry>);
+
+impl Meter {
+    pub fn sent(&self, n: usize) {
+        self.0.bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 

@@ -8,6 +8,7 @@
 //! same plain 404, decided by a constant-time comparison.
 
 pub mod history;
+pub mod outlet;
 pub mod render;
 
 use std::net::SocketAddr;
@@ -16,20 +17,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
+use tungstenite::Message;
 
 use crate::admission::limiter::FailureLimiter;
 use crate::admission::Admission;
-use crate::registry::{wait_for_host, Arrival, Kind, Registration, Registry, Waited};
+use crate::registry::{wait_for_host, Arrival, Kind, Registry, Waited};
 use crate::shutdown::{self, Shutdown};
 use crate::tokens::{Login, Tokens};
 use history::History;
+use outlet::{Inbound, Outlet, Room, Wire};
 use render::Frame;
 
 const PAGE: &str = include_str!("page/index.html");
@@ -40,15 +43,6 @@ const STYLE: &str = include_str!("page/app.css");
 /// elsewhere, no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/// Bytes read from a viewer's socket at a time; viewers only send small requests for history
-/// rows, pings and a close.
-const WS_READ_BUFFER: usize = 4 * 1024;
-/// The largest message a viewer may send; anything larger ends it.
-const WS_MAX_INCOMING: usize = 16 * 1024;
-/// Outgoing bytes gathered before a write to the socket: a full frame of a large screen is a
-/// few tens of KiB.
-const WS_WRITE_BUFFER: usize = 16 * 1024;
 
 /// Time a client has to send a request's headers. A browser sends them in one packet; a client
 /// that trickles them (slowloris) is cut off instead of holding a descriptor for good.
@@ -82,16 +76,20 @@ struct Web {
     /// request, as the token may be rotated.
     page: String,
     limiter: FailureLimiter,
+    /// The seated viewers, to whom every frame is written.
+    room: Arc<Room>,
 }
 
 /// Serves the viewer on `listener` until the shutdown.
 pub async fn serve(listener: TcpListener, shared: WebShared) {
     let page = PAGE.replace("{{SESSION}}", &html_escape(&shared.session));
     let mut shutdown = shared.shutdown.clone();
+    let room = Room::start(shared.frames.clone(), &shared.shutdown, &shared.tasks);
     let web = Arc::new(Web {
         shared,
         page,
         limiter: FailureLimiter::default(),
+        room,
     });
     let tasks = web.shared.tasks.clone();
     let app = axum::Router::new().fallback(route).with_state(web);
@@ -197,40 +195,82 @@ async fn route(
         ),
         "app.js" => asset("text/javascript; charset=utf-8", SCRIPT),
         "app.css" => asset("text/css; charset=utf-8", STYLE),
-        "ws" => {
-            let (mut parts, _) = req.into_parts();
-            let client = parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("a browser")
-                .to_owned();
-            match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-                Ok(upgrade) => {
-                    // The page sends only small requests: small receive buffers and messages,
-                    // and a write buffer that holds at most about one full frame.
-                    let upgrade = upgrade
-                        .read_buffer_size(WS_READ_BUFFER)
-                        .max_message_size(WS_MAX_INCOMING)
-                        .max_frame_size(WS_MAX_INCOMING)
-                        .write_buffer_size(WS_WRITE_BUFFER);
-                    let web = Arc::clone(&web);
-                    let tasks = web.shared.tasks.clone();
-                    secure(upgrade.on_upgrade(move |ws| async move {
-                        // Tracked, so that the share waits for this viewer's goodbye.
-                        let _ = tasks.spawn(view(ws, web, login, peer, client)).await;
-                    }))
-                }
-                Err(e) => secure(e.into_response()),
-            }
-        }
+        "ws" => upgrade(web, req, login, peer),
         _ => not_found(),
     }
 }
 
-/// Streams frames to one viewer until it leaves, is kicked, or the share ends. A viewer that
-/// must wait for the host (`--approve`) gets no frame until it is let in.
-async fn view(mut ws: WebSocket, web: Arc<Web>, login: Login, peer: SocketAddr, client: String) {
+/// Answers a WebSocket handshake (RFC 6455, section 4.2) and hands the socket itself to the
+/// viewer's task: its frames are written to the socket directly ([`outlet`]).
+fn upgrade(web: Arc<Web>, mut req: Request, login: Login, peer: SocketAddr) -> Response {
+    let headers = req.headers();
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let key = headers.get(header::SEC_WEBSOCKET_KEY);
+    let version = headers.get(header::SEC_WEBSOCKET_VERSION);
+    let (Some(key), true) = (
+        key,
+        req.method() == Method::GET
+            && has(header::CONNECTION, "upgrade")
+            && has(header::UPGRADE, "websocket")
+            && version.is_some_and(|v| v == "13"),
+    ) else {
+        return secure(
+            (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "This is the viewer's WebSocket: open the page instead.\n",
+            )
+                .into_response(),
+        );
+    };
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let client = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("a browser")
+        .to_owned();
+    let upgraded = hyper::upgrade::on(&mut req);
+    // Tracked, so that the share waits for this viewer's goodbye.
+    web.shared.tasks.clone().spawn(async move {
+        // The connection is the server's own TCP stream (see `serve`), with whatever the
+        // viewer sent after its request.
+        let Ok(Ok(parts)) = upgraded.await.map(|u| u.downcast::<TokioIo<TcpStream>>()) else {
+            return;
+        };
+        // A copy of the few bytes read past the request, so that the HTTP server's read
+        // buffer (8 KiB, which they are a slice of) is freed now, not when the viewer leaves.
+        let read = parts.read_buf.to_vec();
+        let stream = Arc::new(parts.io.into_inner());
+        drop(parts.read_buf);
+        view(stream, read, web, login, peer, client).await;
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    secure(resp)
+}
+
+/// Serves one viewer until it leaves, is kicked, or the share ends: it gets frames from the
+/// room once seated, and its requests for history rows are answered here. A viewer that must
+/// wait for the host (`--approve`) gets no frame until it is let in.
+async fn view(
+    stream: Arc<TcpStream>,
+    read: Vec<u8>,
+    web: Arc<Web>,
+    login: Login,
+    peer: SocketAddr,
+    client: String,
+) {
     let (kick, _) = shutdown::channel();
     let arrival = Arrival {
         kind: Kind::Web,
@@ -240,81 +280,87 @@ async fn view(mut ws: WebSocket, web: Arc<Web>, login: Login, peer: SocketAddr, 
         term: None,
         kick,
     };
-    let (reg, waiting) = match web.shared.registry.register(arrival) {
+    let registered = web.shared.registry.register(arrival);
+    let meter = registered.as_ref().ok().map(|(reg, _)| reg.meter());
+    let outlet = Arc::new(Outlet::new(
+        Arc::clone(&stream),
+        web.shared.frames.clone(),
+        meter,
+    ));
+    let (reg, waiting) = match registered {
         Ok(r) => r,
-        Err(refusal) => return goodbye(ws, &refusal.to_string()).await,
+        Err(refusal) => return goodbye(&outlet, &refusal.to_string()).await,
     };
-    let mut frames = web.shared.frames.clone();
+    let mut inbound = Inbound::new(stream, Arc::clone(&outlet), read);
     let mut shutdown = web.shared.shutdown.or_kick(reg.kicked());
-    let hello = serde_json::json!({ "type": "hello", "session": web.shared.session }).to_string();
-    if !send(&mut ws, &reg, hello).await {
+    let hello = serde_json::json!({ "type": "hello", "session": web.shared.session });
+    if !outlet.send(&Wire::text(hello.to_string())).await {
         return;
     }
     if let Some(admitted) = waiting {
-        let msg = serde_json::json!({ "type": "waiting", "id": reg.id() }).to_string();
-        if !send(&mut ws, &reg, msg).await {
+        let msg = serde_json::json!({ "type": "waiting", "id": reg.id() });
+        if !outlet.send(&Wire::text(msg.to_string())).await {
             return;
         }
         // A viewer that closes its page while waiting leaves.
-        match wait_for_host(admitted, &mut shutdown, ws.recv()).await {
+        match wait_for_host(admitted, &mut shutdown, inbound.next()).await {
             Waited::In => {}
             Waited::Gone => return,
-            Waited::Ended(reason) => return goodbye(ws, &reason).await,
+            Waited::Ended(reason) => return goodbye(&outlet, &reason).await,
         }
     }
-    let mut last: Option<u64> = None;
+    let seat = web.room.seat(&outlet);
     loop {
-        let frame = Arc::clone(&frames.borrow_and_update());
-        let msg = frame.message_after(last);
-        last = Some(frame.seq);
-        // While this waits on a slow viewer, newer frames replace older ones in the watch
-        // channel: the viewer skips to the latest, and nothing queues up for it.
-        let sent = tokio::select! {
-            r = send(&mut ws, &reg, msg) => r,
-            reason = shutdown.wait() => return goodbye(ws, &reason).await,
-        };
-        if !sent {
-            return;
-        }
-        loop {
-            tokio::select! {
-                // The shutdown first: the renderer stops with it, and its closing must not
-                // end this viewer without a goodbye.
-                biased;
-                reason = shutdown.wait() => return goodbye(ws, &reason).await,
-                r = frames.changed() => if r.is_err() {
-                    return goodbye(ws, "the share has ended").await;
-                } else {
-                    break;
-                },
-                m = ws.recv() => match m {
-                    // A close or an error ends the viewer; a request for history rows is
-                    // answered (one at a time: a viewer asking in a loop waits for each
-                    // answer to be sent); anything else is ignored (it never causes a resend).
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                    Some(Ok(Message::Text(t))) => {
-                        let Some(req) = history_request(&t) else {
-                            continue;
-                        };
-                        let history = &web.shared.history;
-                        let answer = async {
-                            // The newest rows must reach the screen this viewer sees.
-                            if req.before.is_none() {
-                                history.catch_up().await;
-                            }
-                            send(&mut ws, &reg, history.page(&req)).await
-                        };
-                        let sent = tokio::select! {
-                            r = answer => r,
-                            reason = shutdown.wait() => return goodbye(ws, &reason).await,
-                        };
-                        if !sent {
-                            return;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                },
+        tokio::select! {
+            // The shutdown first: the renderer stops with it, and the viewer gets a goodbye.
+            biased;
+            reason = shutdown.wait() => {
+                drop(seat);
+                return goodbye(&outlet, &reason).await;
             }
+            // The socket did not take all of a frame at once: finish it as it drains.
+            _ = outlet.backlogged.notified() => {
+                let drained = tokio::select! {
+                    r = outlet.drain() => r,
+                    reason = shutdown.wait() => {
+                        drop(seat);
+                        return goodbye(&outlet, &reason).await;
+                    }
+                };
+                if !drained {
+                    return;
+                }
+            }
+            m = inbound.next() => match m {
+                // A close or an error ends the viewer; a request for history rows is answered
+                // (one at a time: a viewer asking in a loop waits for each answer to be
+                // written); anything else is ignored (it never causes a resend).
+                Some(Message::Close(_)) | None => return,
+                Some(Message::Text(t)) => {
+                    let Some(req) = history_request(&t) else {
+                        continue;
+                    };
+                    let history = &web.shared.history;
+                    let answer = async {
+                        // The newest rows must reach the screen this viewer sees.
+                        if req.before.is_none() {
+                            history.catch_up().await;
+                        }
+                        outlet.send(&Wire::text(history.page(&req))).await
+                    };
+                    let sent = tokio::select! {
+                        r = answer => r,
+                        reason = shutdown.wait() => {
+                            drop(seat);
+                            return goodbye(&outlet, &reason).await;
+                        }
+                    };
+                    if !sent {
+                        return;
+                    }
+                }
+                Some(_) => {}
+            },
         }
     }
 }
@@ -326,22 +372,13 @@ fn history_request(msg: &str) -> Option<history::Request> {
     (req.kind == "history").then_some(req)
 }
 
-/// Sends a message, counting its bytes for `npair status`; false when the viewer is gone.
-async fn send(ws: &mut WebSocket, reg: &Registration, msg: impl Into<Utf8Bytes>) -> bool {
-    let msg = msg.into();
-    let n = msg.len();
-    let ok = ws.send(Message::Text(msg)).await.is_ok();
-    if ok {
-        reg.sent(n);
-    }
-    ok
-}
-
-async fn goodbye(mut ws: WebSocket, reason: &str) {
+/// Tells the viewer why it is ended and closes, waiting a little for the socket to take it.
+async fn goodbye(outlet: &Outlet, reason: &str) {
     let msg = serde_json::json!({ "type": "ended", "reason": reason }).to_string();
-    let _ = tokio::time::timeout(crate::shutdown::FAREWELL_TIMEOUT, async {
-        let _ = ws.send(Message::Text(msg.into())).await;
-        let _ = ws.send(Message::Close(None)).await;
-    })
+    outlet.queue(&Wire::text(msg));
+    let _ = tokio::time::timeout(
+        crate::shutdown::FAREWELL_TIMEOUT,
+        outlet.send(&Wire::close()),
+    )
     .await;
 }

@@ -11,11 +11,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+use super::outlet::Wire;
 use crate::hub::{Event, Hub};
 use crate::shutdown::Shutdown;
 
@@ -27,18 +27,18 @@ const FRAME_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / FRAME_RATE
 pub struct Frame {
     /// Counts frames from 1; a viewer whose last frame is `seq - 1` can apply `delta`.
     pub seq: u64,
-    /// Shared by every viewer it is sent to: cloning one is a reference count, not a copy.
-    pub delta: Utf8Bytes,
-    pub full: Utf8Bytes,
+    /// Encoded once as WebSocket messages, and written as they are to every viewer.
+    pub delta: Wire,
+    pub full: Wire,
 }
 
 impl Frame {
     /// The message for a viewer whose last frame was `last`.
-    pub fn message_after(&self, last: Option<u64>) -> Utf8Bytes {
+    pub fn message_after(&self, last: Option<u64>) -> &Wire {
         if last.is_some_and(|l| l + 1 == self.seq) {
-            self.delta.clone()
+            &self.delta
         } else {
-            self.full.clone()
+            &self.full
         }
     }
 }
@@ -163,8 +163,8 @@ impl Renderer {
         self.rows = new_rows;
         Arc::new(Frame {
             seq: self.seq,
-            delta: delta.into(),
-            full: full.into(),
+            delta: Wire::text(delta),
+            full: Wire::text(full),
         })
     }
 }
@@ -426,23 +426,21 @@ mod tests {
 
     #[test]
     fn frames_carry_only_changed_rows_and_a_full_copy() {
+        let text = |w: &Wire| String::from_utf8(w.payload().to_vec()).unwrap();
         let mut r = Renderer::default();
         let first = r.render(&screen(b"one\r\ntwo"));
-        assert!(first.full.contains(r#"[1,[{"t":"two"}]]"#));
+        assert!(text(&first.full).contains(r#"[1,[{"t":"two"}]]"#));
         let second = r.render(&screen(b"one\r\nTWO"));
         assert_eq!(second.seq, 2);
-        assert!(
-            second.delta.contains(r#""lines":[[1,[{"t":"TWO"}]]]"#),
-            "{}",
-            second.delta
-        );
-        assert!(second.full.contains(r#"[0,[{"t":"one"}]]"#));
-        assert_eq!(&*second.message_after(Some(1)), &*second.delta);
-        assert_eq!(&*second.message_after(None), &*second.full);
-        assert_eq!(&*second.message_after(Some(0)), &*second.full);
+        let delta = text(&second.delta);
+        assert!(delta.contains(r#""lines":[[1,[{"t":"TWO"}]]]"#), "{delta}");
+        assert!(text(&second.full).contains(r#"[0,[{"t":"one"}]]"#));
+        assert_eq!(text(second.message_after(Some(1))), delta);
+        assert_eq!(text(second.message_after(None)), text(&second.full));
+        assert_eq!(text(second.message_after(Some(0))), text(&second.full));
         for f in [&first, &second] {
-            serde_json::from_str::<serde_json::Value>(&f.full).unwrap();
-            serde_json::from_str::<serde_json::Value>(&f.delta).unwrap();
+            serde_json::from_str::<serde_json::Value>(&text(&f.full)).unwrap();
+            serde_json::from_str::<serde_json::Value>(&text(&f.delta)).unwrap();
         }
     }
 }

@@ -1,0 +1,485 @@
+//! Writing to the web viewers' sockets, and reading what they send.
+//!
+//! A frame is encoded once as a WebSocket message ([`Wire`]): a server's messages are not
+//! masked, so the same bytes go to every viewer. A few fan-out tasks ([`Room`], one per core)
+//! write each new frame straight into every viewer's socket, with no task woken per viewer:
+//! with a thousand viewers, the writes themselves are the work.
+//!
+//! Each viewer's socket has one [`Outlet`], its only writer. A socket that takes a whole
+//! message is done with it. One that takes part of it, or none (a slow viewer), keeps the rest
+//! in the outlet's backlog, and the viewer's task writes that as the socket drains; frames that
+//! come meanwhile skip it, and once the backlog is written it gets the latest frame (in full,
+//! when it missed one). So a slow viewer holds at most one frame's bytes, never a queue.
+//!
+//! What a viewer sends (requests for history rows, pings, a close) is parsed by tungstenite's
+//! protocol state ([`Inbound`]); its replies (pongs, the close) go through the outlet too.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+use tokio_util::task::TaskTracker;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+use tungstenite::protocol::frame::Frame as WsFrame;
+use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
+use tungstenite::Message;
+
+use super::render::Frame;
+use crate::registry::Meter;
+use crate::shutdown::Shutdown;
+
+/// One WebSocket message from the server, encoded once: header and payload, as written.
+/// Cloning one is a reference count, not a copy.
+#[derive(Clone)]
+pub struct Wire {
+    bytes: Bytes,
+}
+
+impl Wire {
+    /// A text message.
+    pub fn text(text: impl Into<String>) -> Wire {
+        let payload = Bytes::from(text.into());
+        Wire::encode(WsFrame::message(payload, OpCode::Data(Data::Text), true))
+    }
+
+    /// The closing handshake's first message, with no reason.
+    pub fn close() -> Wire {
+        Wire::encode(WsFrame::close(None))
+    }
+
+    fn encode(frame: WsFrame) -> Wire {
+        let mut out = Vec::with_capacity(frame.len());
+        frame.format(&mut out).expect("a Vec takes every byte");
+        Wire { bytes: out.into() }
+    }
+
+    /// The message's payload: a text message's text.
+    #[cfg(test)]
+    pub fn payload(&self) -> &[u8] {
+        let mut at = io::Cursor::new(&self.bytes);
+        let (_, len) = tungstenite::protocol::frame::FrameHeader::parse(&mut at)
+            .expect("a header npair encoded")
+            .expect("a whole header");
+        &self.bytes[self.bytes.len() - len as usize..]
+    }
+}
+
+/// The only writer to one viewer's socket.
+pub struct Outlet {
+    stream: Arc<TcpStream>,
+    frames: watch::Receiver<Arc<Frame>>,
+    /// Counts what is written, for `npair status` (none for a viewer that was refused).
+    meter: Option<Meter>,
+    state: Mutex<State>,
+    /// Wakes the viewer's task when the backlog needs writing (or the socket broke).
+    pub backlogged: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    /// What the socket has not taken yet, in order; the first may be partly written.
+    backlog: VecDeque<Bytes>,
+    /// The last frame this viewer was given (written, or in the backlog); `None`: the next
+    /// one goes in full.
+    last: Option<u64>,
+    /// Frames are offered only while it is seated, not while it waits or says goodbye.
+    seated: bool,
+    /// A write failed: the viewer is gone.
+    broken: bool,
+}
+
+impl Outlet {
+    pub fn new(
+        stream: Arc<TcpStream>,
+        frames: watch::Receiver<Arc<Frame>>,
+        meter: Option<Meter>,
+    ) -> Outlet {
+        Outlet {
+            stream,
+            frames,
+            meter,
+            state: Mutex::default(),
+            backlogged: Notify::new(),
+        }
+    }
+
+    /// Gives this viewer `frame` unless it has it or a newer one already: the rows that
+    /// changed when it has the frame before, else every row. A viewer still writing a backlog
+    /// skips it (it gets the latest once the backlog is written).
+    pub fn offer(&self, frame: &Frame) {
+        let mut s = self.state.lock();
+        if !s.seated || s.broken || s.last.is_some_and(|l| l >= frame.seq) || !s.backlog.is_empty()
+        {
+            return;
+        }
+        let msg = frame.message_after(s.last).bytes.clone();
+        s.last = Some(frame.seq);
+        self.write(&mut s, msg);
+    }
+
+    /// The latest frame, when this viewer has not had it.
+    fn offer_latest(&self) {
+        let frame = Arc::clone(&self.frames.borrow());
+        self.offer(&frame);
+    }
+
+    /// Starts or stops offering this viewer frames.
+    fn seat(&self, seated: bool) {
+        self.state.lock().seated = seated;
+        if seated {
+            self.offer_latest();
+        }
+    }
+
+    /// Queues a message after whatever is not written yet, and writes what the socket takes.
+    pub fn queue(&self, msg: &Wire) {
+        let mut s = self.state.lock();
+        self.write(&mut s, msg.bytes.clone());
+    }
+
+    /// Writes `msg` now if nothing is ahead of it, as much as the socket takes; what is left
+    /// waits in the backlog for the viewer's task.
+    fn write(&self, s: &mut State, msg: Bytes) {
+        if s.broken {
+            return;
+        }
+        if !s.backlog.is_empty() {
+            s.backlog.push_back(msg);
+            return;
+        }
+        match self.stream.try_write(&msg) {
+            Ok(n) => {
+                self.sent(n);
+                if n < msg.len() {
+                    s.backlog.push_back(msg.slice(n..));
+                    self.backlogged.notify_one();
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                s.backlog.push_back(msg);
+                self.backlogged.notify_one();
+            }
+            Err(_) => {
+                s.broken = true;
+                self.backlogged.notify_one();
+            }
+        }
+    }
+
+    fn sent(&self, n: usize) {
+        if let Some(m) = &self.meter {
+            m.sent(n);
+        }
+    }
+
+    /// Writes the backlog as the socket drains, then the latest frame if it missed one.
+    /// False when the viewer is gone.
+    pub async fn drain(&self) -> bool {
+        loop {
+            {
+                let mut s = self.state.lock();
+                if s.broken {
+                    return false;
+                }
+                while let Some(front) = s.backlog.front_mut() {
+                    match self.stream.try_write(front) {
+                        Ok(n) => {
+                            self.sent(n);
+                            if n == front.len() {
+                                s.backlog.pop_front();
+                            } else {
+                                let _ = front.split_to(n);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            s.broken = true;
+                            return false;
+                        }
+                    }
+                }
+                if s.backlog.is_empty() {
+                    drop(s);
+                    self.offer_latest();
+                    if self.state.lock().backlog.is_empty() {
+                        return true;
+                    }
+                }
+            }
+            if self.stream.writable().await.is_err() {
+                self.state.lock().broken = true;
+                return false;
+            }
+        }
+    }
+
+    /// Queues a message and waits until the socket has taken everything up to it. False when
+    /// the viewer is gone.
+    pub async fn send(&self, msg: &Wire) -> bool {
+        self.queue(msg);
+        self.drain().await
+    }
+}
+
+/// The seated viewers, split among the fan-out tasks.
+pub struct Room {
+    shards: Vec<Mutex<Vec<Arc<Outlet>>>>,
+}
+
+impl Room {
+    /// Starts one fan-out task per core, each writing every frame to its share of the viewers
+    /// until the shutdown.
+    pub fn start(
+        frames: watch::Receiver<Arc<Frame>>,
+        shutdown: &Shutdown,
+        tasks: &TaskTracker,
+    ) -> Arc<Room> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let room = Arc::new(Room {
+            shards: (0..cores.clamp(1, 8)).map(|_| Mutex::default()).collect(),
+        });
+        for shard in 0..room.shards.len() {
+            tasks.spawn(fan_out(
+                Arc::clone(&room),
+                shard,
+                frames.clone(),
+                shutdown.clone(),
+            ));
+        }
+        room
+    }
+
+    /// Seats a viewer: it gets the latest frame now and every frame after, until the seat is
+    /// dropped.
+    pub fn seat(self: &Arc<Room>, outlet: &Arc<Outlet>) -> Seat {
+        // The smallest shard, so the writes stay spread over the cores.
+        let shard = (0..self.shards.len())
+            .min_by_key(|&i| self.shards[i].lock().len())
+            .unwrap_or(0);
+        self.shards[shard].lock().push(Arc::clone(outlet));
+        outlet.seat(true);
+        Seat {
+            room: Arc::clone(self),
+            shard,
+            outlet: Arc::clone(outlet),
+        }
+    }
+}
+
+/// A viewer's place among those that get frames; dropping it stops them.
+pub struct Seat {
+    room: Arc<Room>,
+    shard: usize,
+    outlet: Arc<Outlet>,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.outlet.seat(false);
+        let mut shard = self.room.shards[self.shard].lock();
+        if let Some(i) = shard.iter().position(|o| Arc::ptr_eq(o, &self.outlet)) {
+            shard.swap_remove(i);
+        }
+    }
+}
+
+/// Writes every new frame to one shard of the room. The viewer written first turns with each
+/// frame, so no viewer is always the last to see a change.
+async fn fan_out(
+    room: Arc<Room>,
+    shard: usize,
+    mut frames: watch::Receiver<Arc<Frame>>,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        tokio::select! {
+            r = frames.changed() => if r.is_err() { return },
+            _ = shutdown.wait() => return,
+        }
+        let frame = Arc::clone(&frames.borrow_and_update());
+        // A copy of the list (reference counts), so viewers come and go while this writes.
+        let outlets = room.shards[shard].lock().clone();
+        if outlets.is_empty() {
+            continue;
+        }
+        let first = (frame.seq % outlets.len() as u64) as usize;
+        for outlet in outlets[first..].iter().chain(&outlets[..first]) {
+            outlet.offer(&frame);
+            // Lets other tasks on this core run between writes to a large room.
+            tokio::task::consume_budget().await;
+        }
+    }
+}
+
+/// Bytes read from a viewer's socket at a time; viewers only send small requests for history
+/// rows, pings and a close.
+const READ_BUFFER: usize = 1024;
+/// The largest message a viewer may send; anything larger ends it.
+const MAX_INCOMING: usize = 16 * 1024;
+
+/// What a viewer sends, parsed by tungstenite's protocol state; its replies go to the outlet.
+pub struct Inbound {
+    ws: WebSocketContext,
+    stream: Arc<TcpStream>,
+    outlet: Arc<Outlet>,
+}
+
+impl Inbound {
+    /// `read` holds bytes the HTTP server read past the upgrade request.
+    pub fn new(stream: Arc<TcpStream>, outlet: Arc<Outlet>, read: Vec<u8>) -> Inbound {
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .max_message_size(Some(MAX_INCOMING))
+            .max_frame_size(Some(MAX_INCOMING));
+        Inbound {
+            ws: WebSocketContext::from_partially_read(read, Role::Server, Some(config)),
+            stream,
+            outlet,
+        }
+    }
+
+    /// The next message; `None` when the viewer closed, broke the protocol, or is gone.
+    /// Cancel-safe: what was read stays in the protocol state.
+    pub async fn next(&mut self) -> Option<Message> {
+        loop {
+            let mut io = Io {
+                stream: &self.stream,
+                outlet: &self.outlet,
+            };
+            match self.ws.read(&mut io) {
+                Ok(msg) => return Some(msg),
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stream.readable().await.ok()?;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// The socket as tungstenite reads it; its writes (pongs, the closing reply) join the outlet.
+struct Io<'a> {
+    stream: &'a TcpStream,
+    outlet: &'a Outlet,
+}
+
+impl Read for Io<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.try_read(buf)
+    }
+}
+
+impl Write for Io<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut s = self.outlet.state.lock();
+        self.outlet.write(&mut s, Bytes::copy_from_slice(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use tokio::net::TcpListener;
+
+    fn frame(seq: u64, pad: usize) -> Arc<Frame> {
+        let body = |kind: &str| format!("{kind}{seq} {}", "x".repeat(pad));
+        Arc::new(Frame {
+            seq,
+            delta: Wire::text(body("D")),
+            full: Wire::text(body("F")),
+        })
+    }
+
+    /// A connected pair on loopback with small socket buffers: the viewer's end, which reads
+    /// as a browser's WebSocket would, and the server's.
+    async fn pair() -> (TcpStream, Arc<TcpStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let viewer = tokio::net::TcpSocket::new_v4().unwrap();
+        viewer.set_recv_buffer_size(4096).unwrap();
+        let viewer = viewer
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        (viewer, Arc::new(server))
+    }
+
+    #[tokio::test]
+    async fn a_viewer_that_stops_reading_holds_one_frame_and_then_gets_the_latest_whole() {
+        const FRAMES: u64 = 200;
+        const PAD: usize = 10_000;
+        let (viewer, server) = pair().await;
+        let (tx, rx) = watch::channel(frame(1, PAD));
+        let outlet = Arc::new(Outlet::new(server, rx, None));
+        outlet.seat(true);
+        // The viewer reads nothing while 200 frames of 10 KB go out: far more than the
+        // sockets' buffers hold.
+        for seq in 2..=FRAMES {
+            let f = frame(seq, PAD);
+            tx.send_replace(Arc::clone(&f));
+            outlet.offer(&f);
+            let s = outlet.state.lock();
+            let held: usize = s.backlog.iter().map(Bytes::len).sum();
+            assert!(
+                s.backlog.len() <= 1 && held <= PAD + 100,
+                "a stalled viewer holds {} messages, {held} bytes",
+                s.backlog.len()
+            );
+        }
+        assert!(
+            !outlet.state.lock().backlog.is_empty(),
+            "the sockets took every frame: the test never stalled the viewer"
+        );
+        // Now it reads again: the frame cut off, then the latest, whole.
+        let reader = tokio::spawn(async move {
+            let mut ws =
+                tokio_tungstenite::WebSocketStream::from_raw_socket(viewer, Role::Client, None)
+                    .await;
+            let mut got = Vec::new();
+            while let Some(Ok(Message::Text(t))) = ws.next().await {
+                let head = t.split(' ').next().unwrap().to_owned();
+                let done = head == format!("F{FRAMES}") || head == format!("D{FRAMES}");
+                got.push(head);
+                if done {
+                    break;
+                }
+            }
+            got
+        });
+        let drained = tokio::time::timeout(std::time::Duration::from_secs(10), outlet.drain());
+        assert!(
+            drained.await.expect("the backlog drains"),
+            "the socket broke"
+        );
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+            .await
+            .expect("the viewer reads to the latest frame")
+            .unwrap();
+        // Every message whole and in order; a delta only ever follows the frame before it.
+        let seqs: Vec<u64> = got.iter().map(|h| h[1..].parse().unwrap()).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{got:?}");
+        for (i, h) in got.iter().enumerate().skip(1) {
+            if h.starts_with('D') {
+                assert_eq!(seqs[i - 1] + 1, seqs[i], "a delta after a gap: {got:?}");
+            }
+        }
+        assert_eq!(
+            got.last().map(String::as_str),
+            Some(format!("F{FRAMES}").as_str()),
+            "{got:?}"
+        );
+    }
+}
