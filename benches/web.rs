@@ -24,10 +24,11 @@
 #[path = "../tests/util/mod.rs"]
 mod util;
 
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
@@ -35,6 +36,7 @@ use portable_pty::CommandBuilder;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use util::browser::Browser;
 use util::client::usage;
@@ -217,25 +219,31 @@ struct Viewers {
 }
 
 impl Viewers {
-    fn connect(rt: &Runtime, share: &Share, n: usize) -> Viewers {
+    fn new() -> Viewers {
+        Viewers {
+            tasks: Vec::new(),
+            failed: 0,
+            first_error: None,
+        }
+    }
+
+    /// Connects viewers number `from..to`, each timing the keystrokes in `stamp`.
+    fn connect(&mut self, rt: &Runtime, share: &Share, range: Range<usize>, stamp: &Arc<Stamp>) {
         rt.block_on(async {
-            let mut v = Viewers {
-                tasks: Vec::new(),
-                failed: 0,
-                first_error: None,
-            };
-            for i in 0..n {
+            for i in range {
                 // 127.0.0.2, .3, ...: PER_ADDRESS viewers from each.
                 let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i / PER_ADDRESS) as u8);
-                match viewer(share, from, |_| {}).await {
-                    Ok(task) => v.tasks.push(task),
+                let stamp = Arc::clone(stamp);
+                let mut seen = 0;
+                let each = move |m: &Message| stamp.arrived(m, &mut seen);
+                match viewer(share, from, each).await {
+                    Ok(task) => self.tasks.push(task),
                     Err(e) => {
-                        v.failed += 1;
-                        v.first_error.get_or_insert(e);
+                        self.failed += 1;
+                        self.first_error.get_or_insert(e);
                     }
                 }
             }
-            v
         })
     }
 
@@ -270,6 +278,47 @@ impl Drop for Viewers {
     }
 }
 
+/// When each keystroke was typed, and when it reached each of the other viewers: the first
+/// message a viewer gets after the keystroke that holds a `Q` (npair's changed row, asciinema's
+/// echo) is that keystroke's.
+#[derive(Default)]
+struct Stamp {
+    /// The keystroke being timed, from 1 (0: none yet).
+    key: AtomicU64,
+    /// When it was typed, ms since the epoch (f64 bits).
+    typed: AtomicU64,
+    /// Keystroke to message, ms, for each viewer it reached.
+    arrivals: Mutex<Vec<f64>>,
+}
+
+impl Stamp {
+    fn typed(&self, key: u64, at: f64) {
+        self.arrivals.lock().unwrap().clear();
+        self.typed.store(at.to_bits(), Ordering::SeqCst);
+        self.key.store(key, Ordering::SeqCst);
+    }
+
+    /// A viewer got `m`; `seen` is the last keystroke it was timed for.
+    fn arrived(&self, m: &Message, seen: &mut u64) {
+        let key = self.key.load(Ordering::SeqCst);
+        if key <= *seen || !m.clone().into_data().contains(&b'Q') {
+            return;
+        }
+        *seen = key;
+        let at = now_ms() - f64::from_bits(self.typed.load(Ordering::SeqCst));
+        self.arrivals.lock().unwrap().push(at);
+    }
+
+    /// Waits (a second at most) until `n` viewers have the keystroke; their times, in any order.
+    fn wait_for(&self, n: usize) -> Vec<f64> {
+        let start = Instant::now();
+        while self.arrivals.lock().unwrap().len() < n && start.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.arrivals.lock().unwrap().clone()
+    }
+}
+
 /// One viewer connected from `from`, reading until the server closes; `each` sees every message.
 async fn viewer(
     share: &Share,
@@ -287,7 +336,11 @@ async fn viewer(
         req.headers_mut()
             .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
     }
-    let (ws, _) = tokio_tungstenite::client_async(req, tcp)
+    // A small read buffer: tungstenite zeroes its read buffer (128 KiB by default) before every
+    // read, which with 1,000 viewers cost this process more CPU than either server's whole
+    // fan-out, on the same two cores as the programs measured.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(req, tcp, Some(config))
         .await
         .map_err(|e| e.to_string())?;
     Ok(tokio::spawn(ws.for_each(move |m| {
@@ -302,6 +355,8 @@ async fn viewer(
 struct Row {
     /// Keystroke to page, ms, sorted.
     lat: Vec<f64>,
+    /// The other viewers' keystroke times.
+    room: Room,
     rss_kib: u64,
     /// RSS with the viewers less RSS without, per viewer.
     kib_per_viewer: Option<u64>,
@@ -325,11 +380,19 @@ impl Row {
 /// One row: `extra` viewers, the memory they cost, the page's latency, then the flood.
 fn measure(rt: &Runtime, mut share: Share, extra: usize) -> Row {
     let idle = usage(share.pid).rss_kib;
-    let viewers = Viewers::connect(rt, &share, extra);
+    let stamp = Arc::new(Stamp::default());
+    let mut viewers = Viewers::new();
+    // The page joins in the middle of the room, not last: a server that writes to its viewers in
+    // the order it woke their tasks may serve its newest (or oldest) connection first, and a
+    // page that is always the newest would time that one viewer's luck, not a typical viewer's.
+    viewers.connect(rt, &share, 0..extra / 2, &stamp);
+    let mut page = open_page(&share);
+    viewers.connect(rt, &share, extra / 2..extra, &stamp);
     std::thread::sleep(Duration::from_millis(500));
     let rss_kib = usage(share.pid).rss_kib;
     let kib_per_viewer = (extra > 0).then(|| rss_kib.saturating_sub(idle) / extra as u64);
-    let lat = latency(&mut share);
+    let (lat, room) = latency(&mut share, &mut page, &stamp, extra);
+    drop(page);
     let mut note = viewers.shortfall(extra);
     let flood = flood(rt, &share);
     let after = viewers.shortfall(extra);
@@ -341,6 +404,7 @@ fn measure(rt: &Runtime, mut share: Share, extra: usize) -> Row {
     }
     Row {
         lat,
+        room,
         rss_kib,
         kib_per_viewer,
         flood,
@@ -348,14 +412,37 @@ fn measure(rt: &Runtime, mut share: Share, extra: usize) -> Row {
     }
 }
 
-/// [`SAMPLES`] keystrokes typed in the host's pty, each timed to the page's DOM change.
-fn latency(share: &mut Share) -> Vec<f64> {
+/// The page, open and showing the prompt.
+fn open_page(share: &Share) -> Browser {
     let mut page = Browser::open(&share.page, 1200, 800);
     page.wait_for("the prompt", &ready(), |v| v.as_bool() == Some(true));
+    page
+}
+
+/// The other viewers' keystroke times: to each viewer (pooled over viewers and keystrokes), and
+/// to the last viewer of each keystroke, both sorted, ms.
+#[derive(Default)]
+struct Room {
+    each: Vec<f64>,
+    last: Vec<f64>,
+    /// Keystrokes that did not reach every viewer within a second.
+    missed: usize,
+}
+
+/// [`SAMPLES`] keystrokes typed in the host's pty, each timed to the page's DOM change, and to
+/// each of the `viewers` others' WebSocket.
+fn latency(
+    share: &mut Share,
+    page: &mut Browser,
+    stamp: &Stamp,
+    viewers: usize,
+) -> (Vec<f64>, Room) {
     let base = page.eval(&observe()).as_u64().unwrap() as usize;
     let mut lat = Vec::new();
+    let mut room = Room::default();
     for i in 1..=samples() {
         let t0 = now_ms();
+        stamp.typed(i as u64, t0);
         share.host.type_str("Q");
         let seen = page.wait_for(
             "the keystroke",
@@ -366,11 +453,22 @@ fn latency(share: &mut Share) -> Vec<f64> {
             |v| v.as_f64().unwrap_or(0.0) > 0.0,
         );
         lat.push(seen.as_f64().unwrap() - t0);
+        if viewers > 0 {
+            let got = stamp.wait_for(viewers);
+            if got.len() < viewers {
+                room.missed += 1;
+            } else {
+                room.last.push(got.iter().copied().fold(0.0, f64::max));
+            }
+            room.each.extend(got);
+        }
         std::thread::sleep(Duration::from_millis(100 + (i as u64 * 7) % 50));
     }
     share.host.type_str("\x15"); // C-u: clear the typed line before the flood
-    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    lat
+    for v in [&mut lat, &mut room.each, &mut room.last] {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    }
+    (lat, room)
 }
 
 /// A program's CPU time so far (user + system, all threads), ms.
@@ -538,6 +636,7 @@ fn main() {
         .unwrap();
     let mut floods = Vec::new();
     let mut notes = Vec::new();
+    let mut rooms = Vec::new();
     for extra in viewer_rows() {
         let np = measure(&rt, Share::npair(), extra);
         let ac = asciinema
@@ -582,17 +681,71 @@ fn main() {
                 notes.push(format!("{who} with {extra} viewers: {}", r.note));
             }
         }
+        if extra > 0 {
+            let cols = |r: &Room| {
+                if r.last.is_empty() {
+                    return (format!("{:>29}", "-"), None);
+                }
+                let q = [
+                    percentile(&r.each, 0.5),
+                    percentile(&r.each, 0.99),
+                    percentile(&r.last, 0.5),
+                    percentile(&r.last, 0.99),
+                ];
+                let missed = if r.missed > 0 {
+                    format!(" ({} missed)", r.missed)
+                } else {
+                    String::new()
+                };
+                (
+                    format!(
+                        "{:>6.1} {:>6.1} {:>7.1} {:>7.1}{missed}",
+                        q[0], q[1], q[2], q[3]
+                    ),
+                    Some(q),
+                )
+            };
+            let (n_text, n_q) = cols(&np.room);
+            let (a_text, a_q) = ac
+                .as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .map(|a| cols(&a.room))
+                .unwrap_or_else(|| (format!("{:>29}", "skipped"), None));
+            let ratios = match (n_q, a_q) {
+                (Some(n), Some(a)) => format!(
+                    "{:>5} {:>5} {:>6}",
+                    ratio(n[0], a[0]),
+                    ratio(n[1], a[1]),
+                    ratio(n[2], a[2])
+                ),
+                _ => "-".into(),
+            };
+            rooms.push(format!("{extra:>7} | {n_text} | {a_text} | {ratios}"));
+        }
         floods.push((extra, np.flood, ac.and_then(Result::ok).map(|a| a.flood)));
     }
     for n in &notes {
         println!("  note: {n}");
+    }
+    if !rooms.is_empty() {
+        println!();
+        println!(
+            "the other viewers: keystroke -> the message reaching each WebSocket client (all \
+             viewers and keystrokes), and -> the last viewer of each keystroke"
+        );
+        println!("        | npair                         | asciinema                     | npair/asciinema");
+        println!("viewers |  each p50 p99  last p50 p99    |  each p50 p99  last p50 p99    |   p50   p99 last50");
+        for r in &rooms {
+            println!("{r}");
+        }
     }
 
     if let Ok((bin, _)) = &asciinema {
         // The page as asciinema serves it: the player's adaptive jitter buffer, 50 ms at least.
         match catch_unwind(AssertUnwindSafe(|| {
             let mut share = Share::asciinema(bin, "");
-            latency(&mut share)
+            let mut page = open_page(&share);
+            latency(&mut share, &mut page, &Stamp::default(), 0).0
         })) {
             Ok(lat) => println!(
                 "asciinema's page as served (adaptive jitter buffer), 0 viewers: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
