@@ -554,6 +554,8 @@ pub struct Term {
     /// When each chunk arrived, and the length of `raw` after it (for latency benchmarks).
     #[allow(dead_code)] // read by benches/share.rs only: no test times output
     pub stamps: Arc<Mutex<Vec<(std::time::Instant, usize)>>>,
+    /// Set when everything the program wrote has been read (the pty's end reached).
+    drained: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Term {
@@ -619,7 +621,9 @@ impl Term {
         let raw = Arc::new(Mutex::new(Vec::new()));
         let mut reader = pair.master.try_clone_reader().unwrap();
         let stamps = Arc::new(Mutex::new(Vec::new()));
+        let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (s, r, st) = (Arc::clone(&screen), Arc::clone(&raw), Arc::clone(&stamps));
+        let d = Arc::clone(&drained);
         std::thread::spawn(move || {
             let mut buf = [0u8; 16384];
             while let Ok(n) = reader.read(&mut buf) {
@@ -635,6 +639,7 @@ impl Term {
                 st.lock().unwrap().push((at, len));
                 s.lock().unwrap().process(&buf[..n]);
             }
+            d.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         let writer = pair.master.take_writer().unwrap();
         Term {
@@ -644,6 +649,7 @@ impl Term {
             screen,
             raw,
             stamps,
+            drained,
         }
     }
 
@@ -745,14 +751,24 @@ impl Term {
         unsafe { libc::kill(self.pid(), sig) };
     }
 
+    /// Waits for the program to exit, and for what it wrote last to be read: the process can
+    /// end before the reader has taken its last output from the pty.
     pub fn wait_exit(&mut self) -> portable_pty::ExitStatus {
         let child = &mut self.child;
-        wait_until("the guest's ssh to exit", || {
+        let status = wait_until("the guest's ssh to exit", || {
             child
                 .try_wait()
                 .unwrap()
                 .ok_or_else(|| "still running".to_owned())
-        })
+        });
+        let drained = &self.drained;
+        wait_until("the guest's last output to be read", || {
+            drained
+                .load(std::sync::atomic::Ordering::SeqCst)
+                .then_some(())
+                .ok_or_else(|| "not yet".to_owned())
+        });
+        status
     }
 }
 

@@ -55,6 +55,14 @@ impl Cell {
         self.attrs = a;
     }
 
+    /// npair: `set` for a printable ASCII character: one byte, never wide.
+    pub(crate) fn set_ascii(&mut self, c: char, a: crate::attrs::Attrs) {
+        debug_assert!(c.is_ascii());
+        self.contents[0] = c as u8;
+        self.len = 1;
+        self.attrs = a;
+    }
+
     /// npair: `vs16_wide`: whether U+FE0F makes the cell wide (see
     /// `Screen::set_vs16_wide`).
     pub(crate) fn append(&mut self, c: char, vs16_wide: bool) {
@@ -111,6 +119,12 @@ impl Cell {
     #[must_use]
     pub fn contents(&self) -> &str {
         core::str::from_utf8(&self.contents[..self.len()]).unwrap()
+    }
+
+    /// npair: the cell's one character, when it is a single ASCII one (no
+    /// UTF-8 check needed).
+    pub(crate) fn ascii(&self) -> Option<char> {
+        (self.len() == 1 && self.contents[0].is_ascii()).then(|| char::from(self.contents[0]))
     }
 
     /// Returns whether the cell contains any text data.

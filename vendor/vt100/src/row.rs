@@ -397,9 +397,16 @@ impl Row {
             }
 
             let new_attrs = *cell.attrs();
-            new_attrs.write_escape_code_diff_fmt(writer, current_attrs)?;
-            *current_attrs = new_attrs;
-            if cell.has_contents() {
+            // npair: most cells have the attributes of the one before, and
+            // one ASCII character (rows are formatted as they scroll off,
+            // for the web viewer's scrollback, so this is per line of output).
+            if new_attrs != *current_attrs {
+                new_attrs.write_escape_code_diff_fmt(writer, current_attrs)?;
+                *current_attrs = new_attrs;
+            }
+            if let Some(c) = cell.ascii() {
+                writer.write_char(c)?;
+            } else if cell.has_contents() {
                 writer.write_str(cell.contents())?;
             } else {
                 writer.write_char(' ')?;

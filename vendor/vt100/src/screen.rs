@@ -1083,6 +1083,28 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
         let pos = screen.grid().pos();
         let attrs = screen.attrs;
 
+        // npair: printable ASCII with room left on the row and no wide
+        // character at or just before the cursor, which is most of what a
+        // terminal prints. This is what the general path below does in that
+        // case (no wrap, no width lookups, no cleanup to do), in one lookup.
+        if (' '..='~').contains(&c) && pos.col < screen.grid().size().cols() {
+            if let Some(row) = screen.grid_mut().drawing_row_mut(pos.row) {
+                let plain = |cell: Option<&crate::Cell>| {
+                    cell.is_some_and(|cell| !cell.is_wide())
+                };
+                if plain(row.get(pos.col))
+                    && (pos.col == 0 || plain(row.get(pos.col - 1)))
+                {
+                    if let Some(cell) = row.get_mut(pos.col) {
+                        cell.set_ascii(c, attrs);
+                    }
+                    screen.last_char = Some(c);
+                    screen.grid_mut().col_inc(1);
+                    return;
+                }
+            }
+        }
+
         let Some(mut width) = screen.calculate_width(c) else {
             return;
         };
@@ -1113,7 +1135,7 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
         if width > 0 {
             let wrap = screen.new_character_should_wrap(width);
             let on_row = Self::on_row(screen, &mut self.callbacks);
-            screen.grid_mut().col_wrap(width, wrap, on_row);
+            let _ = screen.grid_mut().col_wrap(width, wrap, on_row);
             // col_wrap always sets self.grid().pos() to a valid cell
             base_pos = screen.grid().pos();
             cell_was_wide =
@@ -1165,14 +1187,16 @@ impl<CB: crate::Callbacks> WrappedScreen<CB> {
                 screen.grid().drawing_cell(base_pos).unwrap().is_wide();
             if !cell_was_wide && cell_is_wide {
                 let on_row = Self::on_row(screen, &mut self.callbacks);
-                screen.grid_mut().col_wrap(1, false, on_row);
+                let scrolled = screen.grid_mut().col_wrap(1, false, on_row);
                 // col_wrap always leaves self.grid().pos() on a valid cell,
                 // so .drawing_cell(new_pos).unwrap() will always be valid.
                 let new_pos = screen.grid().pos();
                 // npair: a wrap on the last row of the scroll region
-                // scrolled it: the widened cell is now one row up.
-                if new_pos.col == 0 && new_pos.row == base_pos.row && base_pos.row > 0 {
-                    base_pos.row -= 1;
+                // scrolled it: the widened cell is now one row up. (A wrap
+                // on a row below the region scrolls nothing: the cursor
+                // stays on the row, and so does the cell.)
+                if base_pos.row >= scrolled {
+                    base_pos.row -= scrolled;
                 }
                 screen.wrap_widened_cell(base_pos, new_pos);
                 if new_pos.col == 0 {
