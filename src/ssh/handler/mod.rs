@@ -232,6 +232,17 @@ impl russh::server::Handler for Conn {
         self.client = String::from_utf8_lossy(session.remote_sshid()).into_owned();
         self.unauthenticated = None;
         self.register();
+        // A guest turned away as it registers (a full share) is told why here, ahead of
+        // anything else: the client opens its session channel at once, and that channel's
+        // refusal, were it first, would end the client with only "open failed" (the watchdog's
+        // own disconnect, which says why, came too late about one time in thirty).
+        if let Phase::Refused(reason) = &*self.phase.borrow() {
+            let _ = session.disconnect(
+                russh::Disconnect::ByApplication,
+                &format!("npair: {reason}"),
+                "",
+            );
+        }
         Ok(())
     }
 
