@@ -228,7 +228,7 @@ impl Viewers {
         }
     }
 
-    /// Connects viewers number `from..to`, each timing the keystrokes in `stamp`.
+    /// Connects the viewers numbered in `range`, each timing the keystrokes in `stamp`.
     fn connect(&mut self, rt: &Runtime, share: &Share, range: Range<usize>, stamp: &Arc<Stamp>) {
         rt.block_on(async {
             for i in range {

@@ -309,23 +309,18 @@ async fn view(
             Waited::Ended(reason) => return goodbye(&outlet, &reason).await,
         }
     }
-    let seat = web.room.seat(&outlet);
+    // Frames come until the goodbye (which stops them) or until the seat is dropped.
+    let _seat = web.room.seat(&outlet);
     loop {
         tokio::select! {
             // The shutdown first: the renderer stops with it, and the viewer gets a goodbye.
             biased;
-            reason = shutdown.wait() => {
-                drop(seat);
-                return goodbye(&outlet, &reason).await;
-            }
+            reason = shutdown.wait() => return goodbye(&outlet, &reason).await,
             // The socket did not take all of a frame at once: finish it as it drains.
             _ = outlet.backlogged.notified() => {
                 let drained = tokio::select! {
                     r = outlet.drain() => r,
-                    reason = shutdown.wait() => {
-                        drop(seat);
-                        return goodbye(&outlet, &reason).await;
-                    }
+                    reason = shutdown.wait() => return goodbye(&outlet, &reason).await,
                 };
                 if !drained {
                     return;
@@ -350,10 +345,7 @@ async fn view(
                     };
                     let sent = tokio::select! {
                         r = answer => r,
-                        reason = shutdown.wait() => {
-                            drop(seat);
-                            return goodbye(&outlet, &reason).await;
-                        }
+                        reason = shutdown.wait() => return goodbye(&outlet, &reason).await,
                     };
                     if !sent {
                         return;
@@ -375,10 +367,5 @@ fn history_request(msg: &str) -> Option<history::Request> {
 /// Tells the viewer why it is ended and closes, waiting a little for the socket to take it.
 async fn goodbye(outlet: &Outlet, reason: &str) {
     let msg = serde_json::json!({ "type": "ended", "reason": reason }).to_string();
-    outlet.queue(&Wire::text(msg));
-    let _ = tokio::time::timeout(
-        crate::shutdown::FAREWELL_TIMEOUT,
-        outlet.send(&Wire::close()),
-    )
-    .await;
+    outlet.close_with(&Wire::text(msg)).await;
 }

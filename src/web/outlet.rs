@@ -30,7 +30,7 @@ use tungstenite::Message;
 
 use super::render::Frame;
 use crate::registry::Meter;
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Shutdown, FAREWELL_TIMEOUT};
 
 /// One WebSocket message from the server, encoded once: header and payload, as written.
 /// Cloning one is a reference count, not a copy.
@@ -136,36 +136,42 @@ impl Outlet {
     }
 
     /// Queues a message after whatever is not written yet, and writes what the socket takes.
-    pub fn queue(&self, msg: &Wire) {
+    fn queue(&self, msg: &Wire) {
         let mut s = self.state.lock();
         self.write(&mut s, msg.bytes.clone());
     }
 
-    /// Writes `msg` now if nothing is ahead of it, as much as the socket takes; what is left
-    /// waits in the backlog for the viewer's task.
+    /// Queues `msg` after whatever is not written yet and writes what the socket takes now;
+    /// what is left waits in the backlog, and the viewer's task is woken to write it.
     fn write(&self, s: &mut State, msg: Bytes) {
         if s.broken {
             return;
         }
-        if !s.backlog.is_empty() {
-            s.backlog.push_back(msg);
-            return;
+        s.backlog.push_back(msg);
+        self.flush(s);
+        if s.broken || !s.backlog.is_empty() {
+            self.backlogged.notify_one();
         }
-        match self.stream.try_write(&msg) {
-            Ok(n) => {
-                self.sent(n);
-                if n < msg.len() {
-                    s.backlog.push_back(msg.slice(n..));
-                    self.backlogged.notify_one();
+    }
+
+    /// Writes the backlog, in order, until the socket takes no more (or broke).
+    fn flush(&self, s: &mut State) {
+        while let Some(front) = s.backlog.front_mut() {
+            match self.stream.try_write(front) {
+                Ok(n) => {
+                    self.sent(n);
+                    if n < front.len() {
+                        // The socket is full: the rest waits for it to drain.
+                        let _ = front.split_to(n);
+                        return;
+                    }
+                    s.backlog.pop_front();
                 }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                s.backlog.push_back(msg);
-                self.backlogged.notify_one();
-            }
-            Err(_) => {
-                s.broken = true;
-                self.backlogged.notify_one();
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    s.broken = true;
+                    return;
+                }
             }
         }
     }
@@ -182,25 +188,9 @@ impl Outlet {
         loop {
             {
                 let mut s = self.state.lock();
+                self.flush(&mut s);
                 if s.broken {
                     return false;
-                }
-                while let Some(front) = s.backlog.front_mut() {
-                    match self.stream.try_write(front) {
-                        Ok(n) => {
-                            self.sent(n);
-                            if n == front.len() {
-                                s.backlog.pop_front();
-                            } else {
-                                let _ = front.split_to(n);
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(_) => {
-                            s.broken = true;
-                            return false;
-                        }
-                    }
                 }
                 if s.backlog.is_empty() {
                     drop(s);
@@ -222,6 +212,14 @@ impl Outlet {
     pub async fn send(&self, msg: &Wire) -> bool {
         self.queue(msg);
         self.drain().await
+    }
+
+    /// The viewer's last message, then the closing handshake's first: no frame comes after
+    /// them, and the socket has [`FAREWELL_TIMEOUT`] to take them.
+    pub async fn close_with(&self, last: &Wire) {
+        self.seat(false);
+        self.queue(last);
+        let _ = tokio::time::timeout(FAREWELL_TIMEOUT, self.send(&Wire::close())).await;
     }
 }
 
