@@ -36,6 +36,11 @@ pub(super) enum Phase {
     Done,
 }
 
+/// What a disconnected client prints after "Received disconnect ...: ", for `reason`.
+pub(super) fn disconnect_message(reason: &str) -> String {
+    format!("npair: {reason}")
+}
+
 /// What a connection that never opened its terminal session is told when it is closed.
 fn no_session_message() -> String {
     format!(
@@ -131,7 +136,7 @@ pub(super) async fn connection(
         DISCONNECT_TIMEOUT,
         handle.disconnect(
             russh::Disconnect::ByApplication,
-            format!("npair: {reason}"),
+            disconnect_message(&reason),
             String::new(),
         ),
     )

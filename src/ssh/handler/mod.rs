@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 mod auth;
 
 use super::guest::{run_guest, Out};
-use super::watchdog::Phase;
+use super::watchdog::{disconnect_message, Phase};
 use super::{Shared, GUEST_INPUT_SLOTS};
 use crate::admission::limiter::FailureLimiter;
 use crate::admission::Ticket;
@@ -239,7 +239,7 @@ impl russh::server::Handler for Conn {
         if let Phase::Refused(reason) = &*self.phase.borrow() {
             let _ = session.disconnect(
                 russh::Disconnect::ByApplication,
-                &format!("npair: {reason}"),
+                &disconnect_message(reason),
                 "",
             );
         }
