@@ -102,6 +102,8 @@ async fn record(
         };
         let next = match ev {
             Ok(Event::Output(b)) => line("o", &b),
+            // What guests larger than the session are sent; the recording is at its size.
+            Ok(Event::Framed(_)) => continue,
             Ok(Event::Resized(s)) => line("r", format!("{}x{}", s.cols, s.rows).as_bytes()),
             Err(RecvError::Lagged(_)) => {
                 let sub = hub.subscribe();
@@ -117,7 +119,8 @@ async fn record(
         }
     }
     // What the tmux client drew as it left is in the ring still.
-    while let Ok(Event::Output(b)) = events.try_recv() {
+    while let Ok(ev) = events.try_recv() {
+        let Event::Output(b) = ev else { continue };
         if lines.send(line("o", &b)).await.is_err() {
             return;
         }

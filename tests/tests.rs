@@ -47,6 +47,8 @@ mod record;
 mod refusals;
 #[path = "cases/screen.rs"]
 mod screen;
+#[path = "cases/sizes.rs"]
+mod sizes;
 #[path = "cases/socket.rs"]
 mod socket;
 #[path = "cases/via.rs"]

@@ -13,20 +13,29 @@
 //! way: keystrokes travel as [`Input`], marked with their [`Source`], to the input queue that
 //! `share` hands the transports, so that a transport depends on the hub, not on the pty.
 //!
+//! A terminal larger than the session (the host's, when a guest's smaller terminal sets the
+//! session's size; a guest's on a bigger screen) gets the same output framed (`frame`): made to
+//! draw there exactly as on a terminal of the session's size, with nothing stale outside it.
+//! The host's terminal is written here too, under the same lock, so that what it is shown
+//! follows the model's size in step.
+//!
 //! The parts, one job each: `scan` publishes only whole escape sequences and characters,
 //! `queries` strips terminal queries so that no guest's terminal answers into the session,
-//! `region` follows the scroll region that the model keeps to itself, and `snapshot` draws the
-//! model for a newcomer. `oracle`, built only for tests and the `fuzzing` feature, checks the
+//! `region` follows the scroll region that the model keeps to itself, `snapshot` draws the
+//! model for a newcomer, and `frame` makes output right for a larger terminal. `oracle`, built only for tests and the `fuzzing` feature, checks the
 //! join invariant.
 
+use std::io::Write;
 use std::num::NonZeroU16;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::{broadcast, Notify};
 
 use crate::size::Size;
 
+mod frame;
 mod queries;
 mod region;
 mod scan;
@@ -39,6 +48,7 @@ pub use oracle::host_and_joiner;
 #[cfg(test)]
 mod tests;
 
+pub use frame::{needs_framing, Framed};
 use region::RegionTracker;
 use scan::Boundary;
 
@@ -52,6 +62,9 @@ pub(crate) const RING_CHUNKS: usize = 256;
 pub enum Event {
     /// Bytes the tmux client wrote to its terminal.
     Output(Bytes),
+    /// The same bytes framed for terminals larger than the session, right after their
+    /// `Output`, while any subscriber asked for them (see [`Hub::subscribe_for`]).
+    Framed(Arc<Framed>),
     /// The session size changed; a subscriber whose terminal no longer matches should
     /// subscribe again to be repainted at the new size.
     Resized(Size),
@@ -63,6 +76,18 @@ pub struct Subscription {
     pub snapshot: Bytes,
     pub events: broadcast::Receiver<Event>,
     pub(crate) size: Size,
+    /// Held by a subscriber whose terminal is larger than the session: it follows
+    /// [`Event::Framed`], not [`Event::Output`], and its snapshot is framed too.
+    pub framed: Option<FramedSeat>,
+}
+
+/// A subscriber that takes the framed stream; the hub frames output while any is held.
+pub struct FramedSeat(Arc<AtomicUsize>);
+
+impl Drop for FramedSeat {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Who typed an input chunk.
@@ -90,6 +115,16 @@ pub struct Hub {
     inner: Mutex<Inner>,
     /// Subscribers painted from the model that want the source to draw the screen again.
     redraws: Notify,
+    /// How many subscribers hold a [`FramedSeat`]; raised under the lock, so that a new one
+    /// gets every chunk after its snapshot framed.
+    framed_seats: Arc<AtomicUsize>,
+}
+
+/// The host's own terminal, in attached mode: written under the hub's lock, in step with the
+/// model's size.
+struct HostTerminal {
+    out: Box<dyn Write + Send>,
+    size: Size,
 }
 
 struct Inner {
@@ -100,6 +135,7 @@ struct Inner {
     region: RegionTracker,
     region_parser: vte::Parser,
     tx: broadcast::Sender<Event>,
+    host: Option<HostTerminal>,
 }
 
 fn nz(v: u16) -> NonZeroU16 {
@@ -114,9 +150,12 @@ impl Hub {
                 parser: vt100::Parser::new(nz(size.rows), nz(size.cols), 0),
                 region: RegionTracker::full(size.rows),
                 region_parser: vte::Parser::new(),
+                // While anyone takes the framed stream, each chunk takes two places.
                 tx: broadcast::channel(RING_CHUNKS).0,
+                host: None,
             }),
             redraws: Notify::new(),
+            framed_seats: Arc::default(),
         }
     }
 
@@ -130,6 +169,10 @@ impl Hub {
     /// Only whole escape sequences and characters are published: a read that ends inside one
     /// keeps that tail back until the next read completes it, so that a snapshot is never
     /// taken, and a subscriber never starts, in the middle of a sequence.
+    ///
+    /// The host's terminal (see [`Hub::show_host`]) gets everything, queries included (it
+    /// answers them, as with a local `tmux attach`): first, before the model sees it, when its
+    /// size is the session's; framed, when it is larger.
     pub fn process(&self, chunk: &[u8]) {
         let mut inner = self.lock();
         let Inner {
@@ -138,15 +181,64 @@ impl Hub {
             region,
             region_parser,
             tx,
+            host,
         } = &mut *inner;
         let Some(bytes) = boundary.complete(chunk) else {
             return;
         };
-        let bytes = queries::strip_queries(bytes);
-        parser.process(&bytes);
+        let session = size_of(parser.screen());
+        let host_framed = host
+            .as_ref()
+            .filter(|h| needs_framing(session, h.size))
+            .map(|h| h.size);
+        if host_framed.is_none() {
+            if let Some(h) = host {
+                h.show(&bytes);
+            }
+        }
+        let seats = self.framed_seats.load(Ordering::SeqCst);
+        let framed = if seats > 0 || host_framed.is_some() {
+            Some(frame::frame(parser, bytes.clone()))
+        } else {
+            parser.process(&bytes);
+            None
+        };
+        if let (Some(f), Some(h), Some(term)) = (&framed, host.as_mut(), host_framed) {
+            h.show(&f.for_terminal(session, term));
+        }
         region_parser.advance(region, &bytes);
         // No receivers is fine: output is still in the model for whoever joins later.
-        let _ = tx.send(Event::Output(bytes));
+        let _ = tx.send(Event::Output(queries::strip_queries(bytes)));
+        if let (Some(f), true) = (framed, seats > 0) {
+            let _ = tx.send(Event::Framed(Arc::new(
+                f.map_output(queries::strip_queries),
+            )));
+        }
+    }
+
+    /// From now on the host's terminal, of size `size`, is shown the session (attached mode).
+    pub(crate) fn show_host(&self, out: Box<dyn Write + Send>, size: Size) {
+        self.lock().host = Some(HostTerminal { out, size });
+    }
+
+    /// The host's terminal is now of size `size`. Where it is larger than the session, its
+    /// terminal has just reflowed or grown around a screen that tmux will not draw again (the
+    /// session keeps its size), so it is repainted from the model.
+    pub(crate) fn host_resized(&self, size: Size) {
+        let mut inner = self.lock();
+        let Inner {
+            parser,
+            region,
+            host,
+            ..
+        } = &mut *inner;
+        let Some(h) = host else { return };
+        h.size = size;
+        let session = size_of(parser.screen());
+        if session.fits_in(size) {
+            let paint = snapshot::repaint(parser.screen(), region);
+            h.show(&frame::frame_fresh(session, &paint).for_terminal(session, size));
+        }
     }
 
     /// Sets whether the model counts a character followed by U+FE0F as two columns, as the
@@ -157,6 +249,9 @@ impl Hub {
 
     /// Changes the model's size. Call before resizing the pty, so that the redraw tmux sends
     /// in answer is parsed at the new size.
+    ///
+    /// A host's terminal larger than the new size is blanked, so that nothing of the old
+    /// screen stays outside the new one; tmux's redraw paints the inside.
     pub(crate) fn resize(&self, size: Size) {
         let mut inner = self.lock();
         inner
@@ -164,6 +259,9 @@ impl Hub {
             .screen_mut()
             .set_size(nz(size.rows), nz(size.cols));
         inner.region.resize(size.rows);
+        if let Some(h) = inner.host.as_mut().filter(|h| needs_framing(size, h.size)) {
+            h.show(b"\x1b[m\x1b[r\x1b[H\x1b[2J");
+        }
         let _ = inner.tx.send(Event::Resized(size));
     }
 
@@ -189,15 +287,45 @@ impl Hub {
         self.redraws.notified().await;
     }
 
-    /// Subscribes to the output from now on, with a snapshot of the screen as of now.
+    /// Subscribes to the output from now on, with a snapshot of the screen as of now, for a
+    /// terminal of the session's size.
     pub fn subscribe(&self) -> Subscription {
+        self.subscribe_for(None)
+    }
+
+    /// Subscribes for a terminal of size `term` (`None`: unknown, taken as the session's). A
+    /// terminal larger than the session gets its snapshot and output framed
+    /// ([`Subscription::framed`]).
+    pub fn subscribe_for(&self, term: Option<Size>) -> Subscription {
         let inner = self.lock();
         let snapshot = snapshot::snapshot(inner.parser.screen(), &inner.region);
-        let (rows, cols) = inner.parser.screen().size();
+        let size = size_of(inner.parser.screen());
+        let (snapshot, framed) = match term.filter(|&t| needs_framing(size, t)) {
+            Some(t) => {
+                self.framed_seats.fetch_add(1, Ordering::SeqCst);
+                let seat = FramedSeat(Arc::clone(&self.framed_seats));
+                let framed = frame::frame_fresh(size, &snapshot).for_terminal(size, t);
+                (framed, Some(seat))
+            }
+            None => (Bytes::from(snapshot), None),
+        };
         Subscription {
-            snapshot: Bytes::from(snapshot),
+            snapshot,
             events: inner.tx.subscribe(),
-            size: Size::new(cols.get(), rows.get()),
+            size,
+            framed,
         }
+    }
+}
+
+fn size_of(screen: &vt100::Screen) -> Size {
+    let (rows, cols) = screen.size();
+    Size::new(cols.get(), rows.get())
+}
+
+impl HostTerminal {
+    /// Writes to the host's terminal; a terminal that is gone is the share's end, seen elsewhere.
+    fn show(&mut self, bytes: &[u8]) {
+        let _ = self.out.write_all(bytes).and_then(|_| self.out.flush());
     }
 }

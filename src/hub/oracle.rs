@@ -41,6 +41,32 @@ pub(super) fn parse(size: Size, bytes: &[u8]) -> vt100::Parser {
     p
 }
 
+/// Everything a cell shows: its text (a written space and a never-written cell look the same),
+/// colours and every attribute.
+#[cfg(test)]
+pub(super) fn look(c: &vt100::Cell) -> impl PartialEq + std::fmt::Debug {
+    let text = if c.contents().is_empty() {
+        " ".to_owned()
+    } else {
+        c.contents().to_owned()
+    };
+    (
+        text,
+        [c.fgcolor(), c.bgcolor(), c.underline_color()],
+        [
+            c.bold(),
+            c.dim(),
+            c.italic(),
+            c.inverse(),
+            c.blink(),
+            c.concealed(),
+            c.strikethrough(),
+            c.overline(),
+        ],
+        c.underline_style(),
+    )
+}
+
 /// Compares two screens cell by cell (contents and attributes), and the cursor and modes.
 #[cfg(test)]
 pub(super) fn assert_same_screen(
@@ -52,32 +78,6 @@ pub(super) fn assert_same_screen(
     for r in 0..rows.get() {
         for c in 0..cols.get() {
             let (x, y) = (a.cell(r, c).unwrap(), b.cell(r, c).unwrap());
-            // A written space and a never-written cell look the same.
-            let text = |c: &vt100::Cell| {
-                if c.contents().is_empty() {
-                    " ".to_owned()
-                } else {
-                    c.contents().to_owned()
-                }
-            };
-            // Everything a cell shows: its text, colours and every attribute.
-            let look = |c: &vt100::Cell| {
-                (
-                    text(c),
-                    [c.fgcolor(), c.bgcolor(), c.underline_color()],
-                    [
-                        c.bold(),
-                        c.dim(),
-                        c.italic(),
-                        c.inverse(),
-                        c.blink(),
-                        c.concealed(),
-                        c.strikethrough(),
-                        c.overline(),
-                    ],
-                    c.underline_style(),
-                )
-            };
             prop_assert_eq!(look(x), look(y), "cell {},{}", r, c);
         }
     }

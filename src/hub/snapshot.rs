@@ -21,6 +21,22 @@ pub(super) fn snapshot(screen: &vt100::Screen, region: &RegionTracker) -> Vec<u8
     out
 }
 
+/// Bytes that turn a terminal already showing this session into `screen`: the host's terminal,
+/// after it was resized around a screen that tmux does not draw again. Unlike the snapshot it
+/// does not reset the terminal (RIS would also undo what the host's terminal was told that the
+/// model does not hold: its keyboard protocol, focus reporting, title), and it draws the screen
+/// in use only (the terminal is in it already).
+pub(super) fn repaint(screen: &vt100::Screen, region: &RegionTracker) -> Vec<u8> {
+    let mut out = b"\x1b[m\x1b[r\x1b[H\x1b[2J".to_vec();
+    let active = if screen.alternate_screen() {
+        region.alt
+    } else {
+        region.main
+    };
+    draw(&mut out, screen, active);
+    out
+}
+
 /// `screen` after `bytes`, leaving `screen` as it is.
 fn replay(screen: &vt100::Screen, bytes: &[u8]) -> vt100::Screen {
     let (rows, cols) = screen.size();

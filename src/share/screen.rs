@@ -2,7 +2,6 @@
 //! the size policy, and the two ways in: the host's keyboard thread, and the writer thread that
 //! takes guests' keystrokes in turn.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -45,16 +44,14 @@ impl Screen {
         let tty = pty
             .tty_name()
             .context("the pseudo-terminal has no device name")?;
+        if attached {
+            // The hub shows the host each chunk as it takes it: first, before its model, when the
+            // host's terminal is the session's size, as with a local `tmux attach`.
+            hub.show_host(Box::new(std::io::stdout()), size);
+        }
         {
             let hub = Arc::clone(&hub);
-            pty.start_reader(move |chunk| {
-                if attached {
-                    // The host sees the bytes first and directly, as with a local `tmux attach`.
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(chunk).and_then(|_| out.flush());
-                }
-                hub.process(chunk);
-            })?;
+            pty.start_reader(move |chunk| hub.process(chunk))?;
         }
         let writer = pty.take_writer()?;
         let typist = Arc::new(LastTypist::default());

@@ -304,6 +304,7 @@ fn start_host_side(
     if attached {
         tasks.spawn(follow_host_size(
             Arc::clone(&screen.sizes),
+            Arc::clone(&screen.hub),
             (*shutdown).clone(),
         ));
         let _ = notices.try_send(format!("sharing; {first_login}"));
@@ -410,8 +411,9 @@ async fn redraw_for_newcomers(hub: Arc<Hub>, (tmux, tty): (Tmux, PathBuf), mut s
     }
 }
 
-/// The host's terminal size is the base of the size policy; SIGWINCH updates it.
-async fn follow_host_size(sizes: Arc<SizePolicy>, mut shutdown: Shutdown) {
+/// The host's terminal size is the base of the size policy; SIGWINCH updates it, and what the
+/// hub shows the host.
+async fn follow_host_size(sizes: Arc<SizePolicy>, hub: Arc<Hub>, mut shutdown: Shutdown) {
     let Ok(mut winch) = signal(SignalKind::window_change()) else {
         return;
     };
@@ -421,6 +423,7 @@ async fn follow_host_size(sizes: Arc<SizePolicy>, mut shutdown: Shutdown) {
             _ = shutdown.wait() => return,
         }
         if let Some(size) = host::size() {
+            hub.host_resized(size);
             sizes.set_base(size);
         }
     }

@@ -99,8 +99,8 @@ pub(super) async fn run_guest(
     }
     let mut first_paint = true;
     loop {
-        let mut sub = shared.hub.subscribe();
         let term = *size.borrow_and_update();
+        let mut sub = shared.hub.subscribe_for(term);
         let showing = match term {
             Some(t) if !sub.size.fits_in(t) => too_small(t, sub.size),
             _ => sub.snapshot,
@@ -115,6 +115,14 @@ pub(super) async fn run_guest(
             return;
         }
         let fits = term.is_none_or(|t| sub.size.fits_in(t));
+        let view = match (fits, term, &sub.framed) {
+            (false, ..) => View::Hidden,
+            (true, Some(term), Some(_)) => View::Framed {
+                session: sub.size,
+                term,
+            },
+            _ => View::Exact,
+        };
         if fits && std::mem::take(&mut first_paint) {
             // The snapshot places every cell with every attribute; tmux's redraw, after it,
             // makes even what the model cannot hold exact. Only for a join: a guest repainted
@@ -122,36 +130,46 @@ pub(super) async fn run_guest(
             // such repaint would put more of the slow ones behind.
             shared.hub.request_redraw();
         }
-        let next = follow(&out, &mut sub.events, &mut size, &mut shutdown, fits).await;
+        let next = follow(&out, &mut sub.events, &mut size, &mut shutdown, view).await;
         if let Next::Stop = next {
             return;
         }
     }
 }
 
-/// Forwards output after a snapshot (when `fits`), until something calls for a repaint.
+/// What a guest's terminal is sent of the output.
+#[derive(Clone, Copy)]
+enum View {
+    /// Nothing: it is smaller than the session, and shows why.
+    Hidden,
+    /// The output as tmux wrote it: the terminal is the session's size (or did not say).
+    Exact,
+    /// The output framed for a terminal larger than the session.
+    Framed { session: Size, term: Size },
+}
+
+/// Forwards output after a snapshot, as `view` says, until something calls for a repaint.
 async fn follow(
     out: &Out,
     events: &mut broadcast::Receiver<Event>,
     size: &mut watch::Receiver<Option<Size>>,
     shutdown: &mut Shutdown,
-    fits: bool,
+    view: View,
 ) -> Next {
     loop {
         let chunk = tokio::select! {
             biased;
             reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
             r = size.changed() => return if r.is_ok() { Next::Resync } else { Next::Stop },
-            ev = events.recv() => match ev {
-                Ok(Event::Output(b)) => b,
+            ev = events.recv() => match (ev, view) {
+                (Ok(Event::Output(b)), View::Exact) => b,
+                (Ok(Event::Framed(f)), View::Framed { session, term }) => f.for_terminal(session, term),
+                (Ok(Event::Output(_) | Event::Framed(_)), _) => continue,
                 // A new size or a gap: repaint from the model rather than replay.
-                Ok(Event::Resized(_)) | Err(broadcast::error::RecvError::Lagged(_)) => return Next::Resync,
-                Err(broadcast::error::RecvError::Closed) => return Next::Stop,
+                (Ok(Event::Resized(_)) | Err(broadcast::error::RecvError::Lagged(_)), _) => return Next::Resync,
+                (Err(broadcast::error::RecvError::Closed), _) => return Next::Stop,
             },
         };
-        if !fits {
-            continue;
-        }
         let sent = tokio::select! {
             ok = out.send(chunk) => ok,
             reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }

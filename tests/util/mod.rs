@@ -149,6 +149,27 @@ impl Tmux {
         }
     }
 
+    /// `PROGRAM ARGS...` with this test's environment, as one line for a shell (the command of
+    /// a pane of another tmux server: a terminal that is not the test's own pty).
+    pub fn shell_line(&self, program: &str, args: &[std::ffi::OsString]) -> String {
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+        let mut line = vec!["env".to_owned()];
+        let vars = self.env_vars();
+        // `env` takes its -u options before the assignments.
+        for (name, _) in vars.iter().filter(|(_, v)| v.is_none()) {
+            line.extend(["-u".to_owned(), (*name).to_owned()]);
+        }
+        for (name, value) in vars {
+            if let Some(v) = value {
+                line.push(format!("{name}={}", quote(&v)));
+            }
+        }
+        line.push(quote(program.as_ref()));
+        line.extend(args.iter().map(|a| quote(a)));
+        line.join(" ")
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new("tmux");
         self.env(&mut cmd);
@@ -266,7 +287,7 @@ pub struct Npair {
 /// `npair share ARGS...` with this harness's defaults for what ARGS leave out: the test's own host
 /// key, loopback only (never npair's default, which listens on every interface), no web viewer.
 /// Every way of starting a share in these tests builds on this.
-fn share_args(tmux: &Tmux, args: &[&str]) -> Vec<std::ffi::OsString> {
+pub fn share_args(tmux: &Tmux, args: &[&str]) -> Vec<std::ffi::OsString> {
     let mut v: Vec<std::ffi::OsString> = vec!["share".into()];
     v.extend(args.iter().map(Into::into));
     if !args.contains(&"--host-key") {

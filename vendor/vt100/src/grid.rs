@@ -764,6 +764,11 @@ impl Grid {
         self.rows[usize::from(self.scroll_bottom)].wrap(false);
     }
 
+    // npair: read by Screen::scroll_region.
+    pub fn scroll_region(&self) -> (u16, u16) {
+        (self.scroll_top, self.scroll_bottom)
+    }
+
     pub fn set_scroll_region(&mut self, top: u16, bottom: u16) {
         let bottom = bottom.min(self.size().rows() - 1);
         if top < bottom {

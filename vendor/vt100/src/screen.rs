@@ -676,6 +676,33 @@ impl Screen {
         self.grid().visible_cell(crate::grid::Pos { row, col })
     }
 
+    /// npair: the scroll region (DECSTBM) as 0-based inclusive rows, the whole
+    /// screen when none is set.
+    #[must_use]
+    pub fn scroll_region(&self) -> (u16, u16) {
+        self.grid().scroll_region()
+    }
+
+    /// npair: row `row`'s cells, formatted from the start of the row with
+    /// default attributes, never as the continuation of a wrapped row above
+    /// it: the caller puts the cursor at the row's first column first.
+    #[must_use]
+    pub fn row_formatted(&self, row: u16) -> String {
+        let mut contents = String::new();
+        if let Some(r) = self.grid().visible_row(row) {
+            r.write_contents_formatted(
+                &mut contents,
+                0,
+                self.grid().size().cols(),
+                row,
+                false,
+                None,
+                None,
+            );
+        }
+        contents
+    }
+
     /// Returns whether the text in row `row` should wrap to the next line.
     #[must_use]
     pub fn row_wrapped(&self, row: u16) -> bool {
