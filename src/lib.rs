@@ -13,6 +13,7 @@ pub mod host;
 pub mod hub;
 pub(crate) mod keys;
 pub(crate) mod logins;
+pub(crate) mod own;
 pub(crate) mod platform;
 pub(crate) mod pty;
 pub(crate) mod record;

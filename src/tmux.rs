@@ -118,6 +118,48 @@ impl Tmux {
         Ok(())
     }
 
+    /// Creates session `name` grouped with `target` (its windows, its own current window), for
+    /// an own view.
+    pub fn new_grouped_session(&self, target: &str, name: &str) -> Result<()> {
+        let out = self.output(&["new-session", "-d", "-t", &exact(target), "-s", name])?;
+        if !out.status.success() {
+            bail!(
+                "cannot open an own view of '{target}': {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits (a little) until a client is attached to session `name` (one of ours); false if
+    /// none came.
+    pub fn wait_for_client(&self, name: &str) -> bool {
+        for _ in 0..CLIENT_WAIT_TRIES {
+            let clients = self.output(&["list-clients", "-t", &exact(name)]);
+            if clients.is_ok_and(|o| o.status.success() && !o.stdout.is_empty()) {
+                return true;
+            }
+            std::thread::sleep(CLIENT_WAIT_POLL);
+        }
+        false
+    }
+
+    /// Makes tmux destroy session `name` (one of ours) once no client is attached to it.
+    pub fn set_destroy_unattached(&self, name: &str) {
+        let _ = self.output(&[
+            "set-option",
+            "-t",
+            &option_target(name),
+            "destroy-unattached",
+            "on",
+        ]);
+    }
+
+    /// Kills session `name` (one of ours), and with it the clients attached to it.
+    pub fn kill_session(&self, name: &str) {
+        let _ = self.output(&["kill-session", "-t", &exact(name)]);
+    }
+
     /// The session of the pane npair runs in, when it runs inside tmux.
     pub fn current_session(&self) -> Option<String> {
         std::env::var_os("TMUX")?;
@@ -214,6 +256,10 @@ impl Tmux {
         let _ = self.output(&["detach-client", "-t", &tty]);
     }
 }
+
+/// How long a new client of ours may take to attach: tmux attaches in milliseconds.
+const CLIENT_WAIT_TRIES: u32 = 200;
+const CLIENT_WAIT_POLL: Duration = Duration::from_millis(10);
 
 /// How long a notice stays in the host's status line.
 const NOTICE_SHOWN: Duration = Duration::from_secs(4);

@@ -41,6 +41,8 @@ mod limits;
 mod load;
 #[path = "cases/network.rs"]
 mod network;
+#[path = "cases/own.rs"]
+mod own;
 #[path = "cases/record.rs"]
 mod record;
 #[path = "cases/refusals.rs"]

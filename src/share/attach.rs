@@ -32,7 +32,7 @@ const MAX_QUICK_EXITS: u32 = 5;
 /// a full redraw from flickering). Left out: anything that would make guests' terminals send
 /// something back (focus events, extended keys), write their clipboards or titles, or that the
 /// screen model cannot follow (left and right margins, rectangle fills).
-const HEADLESS_FEATURES: &str = "RGB,usstyle,strikethrough,overline,sync";
+pub(super) const HEADLESS_FEATURES: &str = "RGB,usstyle,strikethrough,overline,sync";
 
 /// Our tmux client in the share's pty, and what deciding its fate takes.
 pub(super) struct Client<'a> {

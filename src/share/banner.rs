@@ -31,6 +31,7 @@ pub(super) fn print(
             "rw_token": tokens.rw,
             "ro_token": tokens.ro,
             "rw_command": main.rw,
+            "own_command": main.rw.as_deref().map(own_command),
             "ro_command": main.ro,
             "web_url": main.web_url,
             "web_off": cfg.web_off,
@@ -53,6 +54,14 @@ pub(super) fn print(
         match &main.rw {
             Some(rw) => writeln!(out, "  read-write  {rw}")?,
             None => writeln!(out, "  read-write  none (--read-only)")?,
+        }
+        if let Some(rw) = &main.rw {
+            writeln!(
+                out,
+                "  own view    {}   ({})",
+                own_command(rw),
+                crate::own::KEYS_HINT
+            )?;
         }
         writeln!(out, "  read-only   {}", main.ro)?;
         if let Some(url) = &main.web_url {
@@ -79,4 +88,10 @@ pub(super) fn print(
     }
     out.flush()?;
     Ok(main.rw.clone().unwrap_or(main.ro.clone()))
+}
+
+/// The read-write login that joins in an own view: a word after the login, and a terminal
+/// asked for (ssh gives none to a command otherwise).
+pub(crate) fn own_command(rw: &str) -> String {
+    format!("{} own", rw.replacen("ssh ", "ssh -t ", 1))
 }

@@ -1,8 +1,10 @@
 //! Streaming the shared screen to one guest: a task per guest, so a stalled guest blocks only
 //! itself. It paints the snapshot, forwards every chunk after it, repaints from the model after
-//! a lag or a resize, and says goodbye when the guest is kicked or the share ends.
+//! a lag, a resize or a switch between following the host and the guest's own view, and says
+//! goodbye when the guest is kicked or the share ends.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use russh::server::Handle;
@@ -11,7 +13,8 @@ use tokio::sync::{broadcast, oneshot, watch};
 use tokio::time::timeout;
 
 use super::Shared;
-use crate::hub::Event;
+use crate::hub::{Event, Hub};
+use crate::own::OwnView;
 use crate::registry::{wait_for_host, Registration, Waited};
 use crate::shutdown::{Shutdown, FAREWELL_TIMEOUT};
 use crate::size::Size;
@@ -82,8 +85,9 @@ fn waiting_screen(id: u64) -> Bytes {
 pub(super) async fn run_guest(
     out: Out,
     shared: Arc<Shared>,
-    mut size: watch::Receiver<Option<Size>>,
+    size: watch::Receiver<Option<Size>>,
     waiting: Option<oneshot::Receiver<()>>,
+    view: Arc<watch::Sender<Option<Arc<OwnView>>>>,
 ) {
     let mut shutdown = shared.shutdown.or_kick(out.reg.kicked());
     if let Some(admitted) = waiting {
@@ -98,9 +102,29 @@ pub(super) async fn run_guest(
         }
     }
     let mut first_paint = true;
+    let mut changes = Changes {
+        size,
+        views: view.subscribe(),
+        own: None,
+        reg: Arc::clone(&out.reg),
+        role_check: tokio::time::interval(ROLE_CHECK),
+    };
     loop {
-        let term = *size.borrow_and_update();
-        let mut sub = shared.hub.subscribe_for(term);
+        let term = *changes.size.borrow_and_update();
+        changes.own = changes.views.borrow_and_update().clone();
+        if changes
+            .own
+            .as_ref()
+            .is_some_and(|o| o.has_ended() || !out.reg.can_type())
+        {
+            // Its client ended (the guest detached it), or the guest was demoted: a guest
+            // that cannot type follows the host.
+            view.send_replace(None);
+            changes.own = None;
+            changes.views.borrow_and_update();
+        }
+        let hub: &Hub = changes.own.as_ref().map_or(&shared.hub, |o| &o.hub);
+        let mut sub = hub.subscribe_for(term);
         let showing = match term {
             Some(t) if !sub.size.fits_in(t) => too_small(t, sub.size),
             _ => sub.snapshot,
@@ -115,22 +139,22 @@ pub(super) async fn run_guest(
             return;
         }
         let fits = term.is_none_or(|t| sub.size.fits_in(t));
-        let view = match (fits, term, &sub.framed) {
-            (false, ..) => View::Hidden,
-            (true, Some(term), Some(_)) => View::Framed {
+        let feed = match (fits, term, &sub.framed) {
+            (false, ..) => Feed::Hidden,
+            (true, Some(term), Some(_)) => Feed::Framed {
                 session: sub.size,
                 term,
             },
-            _ => View::Exact,
+            _ => Feed::Exact,
         };
-        if fits && std::mem::take(&mut first_paint) {
+        if fits && changes.own.is_none() && std::mem::take(&mut first_paint) {
             // The snapshot places every cell with every attribute; tmux's redraw, after it,
             // makes even what the model cannot hold exact. Only for a join: a guest repainted
             // after a lag is behind because it is slow, and a redraw to every guest for each
             // such repaint would put more of the slow ones behind.
             shared.hub.request_redraw();
         }
-        let next = follow(&out, &mut sub.events, &mut size, &mut shutdown, view).await;
+        let next = follow(&out, &mut sub.events, &mut changes, &mut shutdown, feed).await;
         if let Next::Stop = next {
             return;
         }
@@ -139,7 +163,7 @@ pub(super) async fn run_guest(
 
 /// What a guest's terminal is sent of the output.
 #[derive(Clone, Copy)]
-enum View {
+enum Feed {
     /// Nothing: it is smaller than the session, and shows why.
     Hidden,
     /// The output as tmux wrote it: the terminal is the session's size (or did not say).
@@ -148,22 +172,59 @@ enum View {
     Framed { session: Size, term: Size },
 }
 
-/// Forwards output after a snapshot, as `view` says, until something calls for a repaint.
+/// How often a guest in its own view is checked for a demotion (its keystrokes stop at once
+/// anyway; this brings it back to following the host).
+const ROLE_CHECK: Duration = Duration::from_secs(1);
+
+/// What makes a guest's stream start over: its terminal's size, and which view it has.
+struct Changes {
+    size: watch::Receiver<Option<Size>>,
+    views: watch::Receiver<Option<Arc<OwnView>>>,
+    /// The own view being streamed, if any.
+    own: Option<Arc<OwnView>>,
+    reg: Arc<Registration>,
+    role_check: tokio::time::Interval,
+}
+
+impl Changes {
+    /// Resolves when the stream must start over: true, or false when the guest is gone.
+    async fn next(&mut self) -> bool {
+        let (own, reg, check) = (self.own.clone(), &self.reg, &mut self.role_check);
+        let own_over = async move {
+            match own {
+                None => std::future::pending::<()>().await,
+                Some(own) => loop {
+                    tokio::select! {
+                        () = own.ended() => return,
+                        _ = check.tick() => if !reg.can_type() { return },
+                    }
+                },
+            }
+        };
+        tokio::select! {
+            r = self.size.changed() => r.is_ok(),
+            r = self.views.changed() => r.is_ok(),
+            () = own_over => true,
+        }
+    }
+}
+
+/// Forwards output after a snapshot, as `feed` says, until something calls for a repaint.
 async fn follow(
     out: &Out,
     events: &mut broadcast::Receiver<Event>,
-    size: &mut watch::Receiver<Option<Size>>,
+    changes: &mut Changes,
     shutdown: &mut Shutdown,
-    view: View,
+    feed: Feed,
 ) -> Next {
     loop {
         let chunk = tokio::select! {
             biased;
             reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
-            r = size.changed() => return if r.is_ok() { Next::Resync } else { Next::Stop },
-            ev = events.recv() => match (ev, view) {
-                (Ok(Event::Output(b)), View::Exact) => b,
-                (Ok(Event::Framed(f)), View::Framed { session, term }) => f.for_terminal(session, term),
+            r = changes.next() => return if r { Next::Resync } else { Next::Stop },
+            ev = events.recv() => match (ev, feed) {
+                (Ok(Event::Output(b)), Feed::Exact) => b,
+                (Ok(Event::Framed(f)), Feed::Framed { session, term }) => f.for_terminal(session, term),
                 (Ok(Event::Output(_) | Event::Framed(_)), _) => continue,
                 // A new size or a gap: repaint from the model rather than replay.
                 (Ok(Event::Resized(_)) | Err(broadcast::error::RecvError::Lagged(_)), _) => return Next::Resync,

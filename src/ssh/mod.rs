@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub authorized_keys: Option<AuthorizedKeys>,
     /// Keystrokes of read-write guests, to the pty writer.
     pub input: mpsc::Sender<Input>,
+    /// Opens a read-write guest's own view.
+    pub own: Arc<crate::own::Views>,
     /// Join and leave notices for the host; dropped when the host is not keeping up.
     pub notices: mpsc::Sender<String>,
     pub shutdown: Shutdown,

@@ -19,10 +19,11 @@ use super::{Shared, GUEST_INPUT_SLOTS};
 use crate::admission::limiter::FailureLimiter;
 use crate::admission::Ticket;
 use crate::hub::{Input, Source};
+use crate::own::{Escapes, OwnView, Switch};
 use crate::registry::{Arrival, Kind, Registration};
 use crate::shutdown::Trigger;
 use crate::size::Size;
-use crate::tokens::Login;
+use crate::tokens::{Login, Role};
 
 /// One SSH connection.
 pub(super) struct Conn {
@@ -53,6 +54,8 @@ pub(super) struct Conn {
     term_size: Option<Size>,
     /// Present once the shell has started.
     guest: Option<Guest>,
+    /// The own-view escapes in this guest's keystrokes.
+    escapes: Escapes,
 }
 
 /// A guest whose shell has started. Dropping it ends the guest's task; the registration (and
@@ -64,6 +67,9 @@ struct Guest {
     task: JoinHandle<()>,
     /// This guest's places in the input queue ([`GUEST_INPUT_SLOTS`]).
     input_slots: Arc<Semaphore>,
+    /// Its own view, while it looks around on its own (`None`: it follows the host). Shared
+    /// with its task, which drops an own view that ended or that a demotion closed.
+    view: Arc<watch::Sender<Option<Arc<OwnView>>>>,
 }
 
 /// A guest's keystroke chunk that keeps one of its input slots until the pty writer has
@@ -122,6 +128,7 @@ impl Conn {
             pty: false,
             term_size: None,
             guest: None,
+            escapes: Escapes::default(),
         }
     }
 
@@ -160,28 +167,139 @@ impl Conn {
         }
     }
 
-    /// Starts streaming the session to the guest.
-    fn start_guest(&mut self, ch: ChannelId, reg: Arc<Registration>, session: &mut Session) {
+    /// Starts streaming the session to the guest, in its own view when `own` is given.
+    fn start_guest(
+        &mut self,
+        ch: ChannelId,
+        reg: Arc<Registration>,
+        session: &mut Session,
+        own: Option<Arc<OwnView>>,
+    ) {
         let term = self.term_size;
         reg.start_session(term);
         let (size_tx, size_rx) = watch::channel(term);
+        let view = Arc::new(watch::Sender::new(own));
         let out = Out {
             handle: session.handle(),
             ch,
             reg: Arc::clone(&reg),
         };
         let waiting = self.admitted.take();
-        let task =
-            self.shared
-                .tasks
-                .spawn(run_guest(out, Arc::clone(&self.shared), size_rx, waiting));
+        let task = self.shared.tasks.spawn(run_guest(
+            out,
+            Arc::clone(&self.shared),
+            size_rx,
+            waiting,
+            Arc::clone(&view),
+        ));
         self.guest = Some(Guest {
             reg,
             size: size_tx,
             task,
             input_slots: Arc::new(Semaphore::new(GUEST_INPUT_SLOTS)),
+            view,
         });
         self.phase.send_replace(Phase::Session);
+    }
+
+    /// Opens an own view for guest `id` (tmux commands, off the runtime's threads).
+    async fn open_own_view(&self, id: u64) -> Result<Arc<OwnView>, String> {
+        let views = Arc::clone(&self.shared.own);
+        match tokio::task::spawn_blocking(move || views.open(id)).await {
+            Ok(Ok(view)) => Ok(Arc::new(view)),
+            Ok(Err(e)) => Err(format!("{e:#}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Switches the guest between following the host and its own view.
+    async fn switch_view(&mut self, to: Switch) {
+        let Some(g) = &self.guest else { return };
+        let (id, view) = (g.reg.id(), Arc::clone(&g.view));
+        let own = view.borrow().clone();
+        match (to, own) {
+            (Switch::Own, Some(own)) if !own.has_ended() => {}
+            (Switch::Own, _) => match self.open_own_view(id).await {
+                Ok(own) => {
+                    view.send_replace(Some(own));
+                }
+                Err(e) => self.notice(format!("cannot open an own view for guest {id}: {e}")),
+            },
+            (Switch::Follow, None) => {}
+            (Switch::Follow, Some(_)) => {
+                view.send_replace(None);
+            }
+        }
+    }
+
+    /// Opens the guest's terminal session, following the host or in its own view (`ssh ...
+    /// own`), or refuses it with the reason.
+    async fn open_session(
+        &mut self,
+        ch: ChannelId,
+        session: &mut Session,
+        view: Switch,
+    ) -> Result<(), russh::Error> {
+        let reg = match (&self.reg, self.ours(ch) && self.guest.is_none()) {
+            (Some(reg), true) => Arc::clone(reg),
+            _ => return session.channel_failure(ch),
+        };
+        let mut refusal = self.refusal(&reg);
+        let own = if view == Switch::Own && refusal.is_none() {
+            if reg.login().role != Role::ReadWrite && !reg.can_type() {
+                refusal = Some(
+                    "npair: a read-only guest follows the host (the host shares what it shows); \
+                     connect without `own` to watch"
+                        .to_owned(),
+                );
+                None
+            } else {
+                match self.open_own_view(reg.id()).await {
+                    Ok(own) => Some(own),
+                    Err(e) => {
+                        refusal = Some(format!("npair: cannot open your own view: {e}"));
+                        None
+                    }
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(msg) = refusal {
+            self.notice(format!(
+                "refused a session from guest {} ({}): {}",
+                reg.id(),
+                self.peer,
+                msg.trim_start_matches("npair: ")
+            ));
+            self.phase.send_replace(Phase::Done);
+            return refuse_channel(session, ch, &msg);
+        }
+        session.channel_success(ch)?;
+        self.start_guest(ch, reg, session, own);
+        Ok(())
+    }
+
+    /// Why the guest's terminal session may not open, if it may not.
+    fn refusal(&self, reg: &Registration) -> Option<String> {
+        if reg.kicked().has_fired() {
+            // Kicked a moment ago, with the disconnect on its way: no session opens after a kick.
+            Some("npair: the host disconnected you".to_owned())
+        } else if !self.pty {
+            // Without a terminal the guest would get the raw screen stream, and its typing would
+            // land in the session unechoed.
+            Some("npair needs a terminal: run ssh with -t (for example `ssh -t ...`)".to_owned())
+        } else if self.shared.tokens.is_stale(reg.login()) {
+            // A new session is a new join: a token the host has replaced does not open one, even
+            // on a connection that logged in before the rotation.
+            Some(
+                "npair: the host has replaced the token this connection logged in with; ask the \
+                 host for the new login"
+                    .to_owned(),
+            )
+        } else {
+            None
+        }
     }
 }
 
@@ -292,49 +410,21 @@ impl russh::server::Handler for Conn {
         ch: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let reg = match (&self.reg, self.ours(ch) && self.guest.is_none()) {
-            (Some(reg), true) => Arc::clone(reg),
-            _ => return session.channel_failure(ch),
-        };
-        let refusal = if reg.kicked().has_fired() {
-            // Kicked a moment ago, with the disconnect on its way: no session opens after a kick.
-            Some("npair: the host disconnected you".to_owned())
-        } else if !self.pty {
-            // Without a terminal the guest would get the raw screen stream, and its typing would
-            // land in the session unechoed.
-            Some("npair needs a terminal: run ssh with -t (for example `ssh -t ...`)".to_owned())
-        } else if self.shared.tokens.is_stale(reg.login()) {
-            // A new session is a new join: a token the host has replaced does not open one, even
-            // on a connection that logged in before the rotation.
-            Some(
-                "npair: the host has replaced the token this connection logged in with; ask the \
-                 host for the new login"
-                    .to_owned(),
-            )
-        } else {
-            None
-        };
-        if let Some(msg) = refusal {
-            self.notice(format!(
-                "refused a session from guest {} ({}): {}",
-                reg.id(),
-                self.peer,
-                msg.trim_start_matches("npair: ")
-            ));
-            self.phase.send_replace(Phase::Done);
-            return refuse_channel(session, ch, &msg);
-        }
-        session.channel_success(ch)?;
-        self.start_guest(ch, reg, session);
-        Ok(())
+        self.open_session(ch, session, Switch::Follow).await
     }
 
     async fn exec_request(
         &mut self,
         ch: ChannelId,
-        _command: &[u8],
+        command: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        // Words that pick a view run nothing: `ssh -t ... own` joins in an own view.
+        match command {
+            b"own" => return self.open_session(ch, session, Switch::Own).await,
+            b"follow" => return self.open_session(ch, session, Switch::Follow).await,
+            _ => {}
+        }
         self.notice(format!(
             "refused a command from {} (only the shared session is offered)",
             self.peer
@@ -344,7 +434,7 @@ impl russh::server::Handler for Conn {
             session,
             ch,
             "npair: commands are refused here; this server only shares a terminal session. \
-             Connect without a command to join it.",
+             Connect without a command to join it (or with `own`, to look around on your own).",
         )
     }
 
@@ -416,6 +506,23 @@ impl russh::server::Handler for Conn {
         if !self.ours(ch) || !g.reg.can_type() {
             return Ok(());
         }
+        let (data, switch) = self.escapes.scan(data);
+        if let Some(to) = switch {
+            self.switch_view(to).await;
+        }
+        let Some(g) = &self.guest else {
+            return Ok(());
+        };
+        let own = g.view.borrow().clone();
+        if let Some(own) = own.filter(|o| !o.has_ended()) {
+            if !data.is_empty() {
+                own.type_bytes(Bytes::from(data)).await;
+            }
+            return Ok(());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
         // Waits while this guest has all its chunks queued, or when the pty is not keeping up:
         // this guest's connection is paused (TCP back-pressure), and nothing is buffered
         // without bound.
@@ -425,7 +532,7 @@ impl russh::server::Handler for Conn {
         let input = Input {
             from: Source::Guest(g.reg.id()),
             bytes: Bytes::from_owner(Slotted {
-                bytes: data.to_vec(),
+                bytes: data,
                 _slot: slot,
             }),
         };
