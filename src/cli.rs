@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::control::{Request, Target};
 use crate::share::Config;
-use crate::size::Size;
+use crate::size::{Policy, Size};
 
 /// Share a tmux session for pair programming: guests join with plain `ssh`, no relay, no accounts.
 #[derive(Parser, Debug)]
@@ -30,8 +30,9 @@ pub enum Command {
     /// Sharing a session that is already shared shows its status instead.
     Share(ShareArgs),
 
-    /// Show a running share: its logins, host key, uptime, rules, and one line per guest (id,
-    /// role rw/ro/web, address, client, terminal size, time connected, bytes sent)
+    /// Show a running share: its logins, host key, uptime, rules, the session's size and size
+    /// policy, and one line per guest (id, role rw/ro/web, address, client, terminal size, time
+    /// connected, bytes sent)
     Status(StatusArgs),
 
     /// Disconnect a guest (or every read-only guest, or everyone); they are told why
@@ -59,6 +60,11 @@ pub enum Command {
     /// Turn away a guest that waits for the host (--approve); it never sees the session
     #[command(override_usage = "npair deny [SESSION] GUEST_ID")]
     Deny(GuestArgs),
+
+    /// Choose whose terminal decides the session's size while sharing: `smallest` (the host's
+    /// and every read-write guest's), `host` (the host's alone), or a fixed COLSxROWS
+    #[command(override_usage = "npair size-policy [SESSION] smallest|host|COLSxROWS")]
+    SizePolicy(SizePolicyArgs),
 
     /// End a share, as the host detaching would
     Stop(SessionArgs),
@@ -142,6 +148,19 @@ pub struct GuestArgs {
     pub args: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct SizePolicyArgs {
+    /// The shared tmux session (optional) and the policy: smallest, host, or COLSxROWS
+    #[arg(value_name = "[SESSION] POLICY", num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+}
+
+/// A size policy from the command line. Parsed here rather than by clap so that a bad one
+/// exits 1 with npair's own message, as a bad `--size` does.
+fn size_policy(s: &str) -> Result<Policy> {
+    s.parse().map_err(anyhow::Error::msg)
+}
+
 /// A guest id from the command line, with a message that says what an id is.
 fn guest_id(s: &str) -> Result<u64> {
     s.parse().map_err(|_| {
@@ -198,6 +217,17 @@ impl Command {
                 },
                 a.json,
             ))),
+            Command::SizePolicy(a) => {
+                let (session, policy) = match a.args.as_slice() {
+                    [policy] => (None, policy),
+                    [session, policy] => (Some(session.clone()), policy),
+                    _ => bail!(
+                        "give a size policy (and, before it, the session if several shares run)"
+                    ),
+                };
+                let policy = size_policy(policy)?;
+                Ok(Some((session, Request::SizePolicy { policy }, false)))
+            }
             Command::Promote(a) => guest(a, |id| Request::Promote { id }),
             Command::Demote(a) => guest(a, |id| Request::Demote { id }),
             Command::Approve(a) => guest(a, |id| Request::Approve { id }),
@@ -240,9 +270,16 @@ pub struct ShareArgs {
     #[arg(long)]
     pub headless: bool,
 
-    /// The session size when headless
+    /// The session size when headless (it stands for the host's terminal in --size-policy)
     #[arg(long, value_name = "COLSxROWS", default_value = "80x24")]
     pub size: String,
+
+    /// Whose terminal decides the session's size: `smallest` (the host's and every read-write
+    /// guest's, so every typist sees the whole screen), `host` (the host's terminal alone, or
+    /// --size when headless; a smaller guest is told so), or a fixed COLSxROWS (attached, it
+    /// must fit in the host's terminal). `npair size-policy` changes it while sharing
+    #[arg(long, value_name = "POLICY", default_value = "smallest")]
+    pub size_policy: String,
 
     /// Print the connection details as one JSON line on stdout
     #[arg(long)]
@@ -397,6 +434,7 @@ impl ShareArgs {
             host_key,
             headless: self.headless,
             size,
+            size_policy: size_policy(&self.size_policy)?,
             json: self.json,
             web,
             web_off,
@@ -442,6 +480,48 @@ mod tests {
         assert_eq!(asked.web_off, None);
         assert_eq!(share_config(&["--no-web"]).web, None);
         assert_eq!(share_config(&["--no-web"]).web_off, None);
+    }
+
+    #[test]
+    fn a_size_policy_is_parsed_by_npair_so_a_bad_one_exits_1_with_its_message() {
+        let request = |args: &[&str]| {
+            let mut argv = vec!["npair", "size-policy"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).unwrap().command.into_request()
+        };
+        let (session, req, _) = request(&["fun", "host"]).unwrap().unwrap();
+        assert_eq!(session.as_deref(), Some("fun"));
+        assert_eq!(
+            req,
+            Request::SizePolicy {
+                policy: Policy::Host
+            }
+        );
+        let (session, req, _) = request(&["100x30"]).unwrap().unwrap();
+        assert_eq!(session, None);
+        let fixed = Policy::Fixed(Size::new(100, 30));
+        assert_eq!(req, Request::SizePolicy { policy: fixed });
+        let err = request(&["5x5"]).unwrap_err().to_string();
+        assert!(
+            err.contains("'5x5'") && err.contains("smallest, host"),
+            "{err}"
+        );
+
+        assert_eq!(share_config(&[]).size_policy, Policy::Smallest);
+        assert_eq!(
+            share_config(&["--size-policy", "100x30"]).size_policy,
+            fixed
+        );
+        let mut argv = vec!["npair", "share", "--host-key", "/dev/null"];
+        argv.extend(["--size-policy", "huge"]);
+        let Command::Share(a) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        let err = a.into_config().unwrap_err().to_string();
+        assert!(
+            err.contains("'huge'") && err.contains("smallest, host"),
+            "{err}"
+        );
     }
 
     #[test]
