@@ -47,6 +47,8 @@ mod record;
 mod refusals;
 #[path = "cases/screen.rs"]
 mod screen;
+#[path = "cases/size_policy.rs"]
+mod size_policy;
 #[path = "cases/socket.rs"]
 mod socket;
 #[path = "cases/via.rs"]
