@@ -49,6 +49,8 @@ mod record;
 mod refusals;
 #[path = "cases/screen.rs"]
 mod screen;
+#[path = "cases/size_policy.rs"]
+mod size_policy;
 #[path = "cases/sizes.rs"]
 mod sizes;
 #[path = "cases/socket.rs"]

@@ -8,8 +8,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::socket::find;
-use super::{Kicked, Outcome, Request, Rotated, Status, MAX_RESPONSE, REQUEST_TIMEOUT};
+use super::{Kicked, Outcome, PolicySet, Request, Rotated, Status, MAX_RESPONSE, REQUEST_TIMEOUT};
 use crate::logins::LoginsInfo;
+use crate::size::{Policy, Sizing};
 
 /// Sends one request to the socket at `path` and returns the answer's line as it came, once
 /// it says the request succeeded.
@@ -82,6 +83,10 @@ pub fn run_client(session: Option<&str>, req: Request, json_out: bool) -> Result
         Request::Demote { id } => writeln!(out, "npair: guest {id} is now read-only")?,
         Request::Approve { id } => writeln!(out, "npair: guest {id} let in")?,
         Request::Deny { id } => writeln!(out, "npair: guest {id} turned away")?,
+        Request::SizePolicy { .. } => {
+            let PolicySet { was, now } = parse(&line)?;
+            writeln!(out, "npair: {}", policy_switch(&was, &now))?;
+        }
         Request::Stop => writeln!(out, "npair: the share of tmux session \"{name}\" is ending")?,
     }
     Ok(())
@@ -114,6 +119,40 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// What `npair size-policy` changed: `size policy: host (was smallest); the session is now
+/// 120x35 (was 70x20)`.
+fn policy_switch(was: &Sizing, now: &Sizing) -> String {
+    let policy = if was.size_policy == now.size_policy {
+        format!("size policy: {} (unchanged)", now.size_policy)
+    } else {
+        format!("size policy: {} (was {})", now.size_policy, was.size_policy)
+    };
+    let size = if was.size == now.size {
+        format!("the session stays {}", now.size)
+    } else {
+        format!("the session is now {} (was {})", now.size, was.size)
+    };
+    format!("{policy}; {size}")
+}
+
+/// The session's size and what decides it: `70x20 (smallest of the host and 1 read-write
+/// guest; size policy: smallest)`.
+fn format_sizing(z: &Sizing) -> String {
+    let host = if z.headless { "--size" } else { "the host" };
+    let why = match z.size_policy {
+        Policy::Smallest => match z.size_votes {
+            0 => format!("smallest of {host} and no read-write guest"),
+            1 => format!("smallest of {host} and 1 read-write guest"),
+            n => format!("smallest of {host} and {n} read-write guests"),
+        },
+        Policy::Host if z.headless => "the host's --size".to_owned(),
+        Policy::Host => "the host's terminal".to_owned(),
+        Policy::Fixed(s) if s == z.size => "fixed".to_owned(),
+        Policy::Fixed(s) => format!("fixed at {s}, cut to fit the host's terminal"),
+    };
+    format!("{} ({why}; size policy: {})", z.size, z.size_policy)
+}
+
 fn format_logins(l: &LoginsInfo) -> String {
     let mut s = String::new();
     match &l.rw_command {
@@ -142,6 +181,7 @@ fn format_status(v: &Status) -> String {
     );
     s.push_str(&format_logins(&v.logins));
     let _ = writeln!(s, "  host key    {}", v.host_key);
+    let _ = writeln!(s, "  size        {}", format_sizing(&v.sizing));
     let o = &v.options;
     let mut rules = vec![];
     if o.approve {
@@ -227,6 +267,55 @@ fn format_status(v: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_size_line_says_what_decides_the_size() {
+        use crate::size::Size;
+        let z = |size_policy, size: (u16, u16), size_votes, headless| Sizing {
+            size_policy,
+            size: Size::new(size.0, size.1),
+            size_votes,
+            host_size: Size::new(120, 35),
+            headless,
+        };
+        let fixed = Policy::Fixed(Size::new(100, 30));
+        for (sizing, want) in [
+            (
+                z(Policy::Smallest, (70, 20), 1, false),
+                "70x20 (smallest of the host and 1 read-write guest; size policy: smallest)",
+            ),
+            (
+                z(Policy::Smallest, (120, 35), 0, true),
+                "120x35 (smallest of --size and no read-write guest; size policy: smallest)",
+            ),
+            (
+                z(Policy::Host, (120, 35), 2, false),
+                "120x35 (the host's terminal; size policy: host)",
+            ),
+            (
+                z(fixed, (100, 30), 0, true),
+                "100x30 (fixed; size policy: 100x30)",
+            ),
+            (
+                z(fixed, (90, 30), 0, false),
+                "90x30 (fixed at 100x30, cut to fit the host's terminal; size policy: 100x30)",
+            ),
+        ] {
+            assert_eq!(format_sizing(&sizing), want);
+        }
+        let (was, now) = (
+            z(Policy::Smallest, (70, 20), 1, false),
+            z(Policy::Host, (120, 35), 1, false),
+        );
+        assert_eq!(
+            policy_switch(&was, &now),
+            "size policy: host (was smallest); the session is now 120x35 (was 70x20)"
+        );
+        assert_eq!(
+            policy_switch(&now, &now),
+            "size policy: host (unchanged); the session stays 120x35"
+        );
+    }
 
     #[test]
     fn durations_read_like_a_clock() {

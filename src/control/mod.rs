@@ -4,8 +4,8 @@
 //!
 //! The protocol is one JSON line each way per connection: a [`Request`], then an answer, the
 //! request's own kind of reply with `"ok":true`, or `{"ok":false,"error":"..."}`. Both ends use
-//! the types below. The server asks the registry, the tokens and the logins; it never reaches
-//! into a transport.
+//! the types below. The server asks the registry, the size policy, the tokens and the logins;
+//! it never reaches into a transport.
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::admission::limiter::FailedLogins;
 use crate::logins::LoginsInfo;
 use crate::registry::GuestInfo;
+use crate::size::{Policy, Sizing};
 
 mod client;
 mod server;
@@ -54,6 +55,7 @@ pub enum Request {
     Demote { id: u64 },
     Approve { id: u64 },
     Deny { id: u64 },
+    SizePolicy { policy: Policy },
     Stop,
 }
 
@@ -80,6 +82,9 @@ pub struct Status {
     pub logins: LoginsInfo,
     pub options: Options,
     pub expires_in_secs: Option<u64>,
+    /// The size policy and the session's size (`size_policy`, `size`, ...).
+    #[serde(flatten)]
+    pub sizing: Sizing,
     pub guests: Vec<GuestInfo>,
     /// Addresses that sent wrong tokens since the share began.
     pub failed_logins: Vec<FailedLogins>,
@@ -98,6 +103,13 @@ pub struct Rotated {
     pub kicked: Vec<u64>,
 }
 
+/// The answer to `size_policy`: the policy and the session's size, before and after.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PolicySet {
+    pub was: Sizing,
+    pub now: Sizing,
+}
+
 /// A successful answer, by request.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
@@ -105,6 +117,7 @@ enum Reply {
     Status(Box<Status>),
     Kicked(Kicked),
     Rotated(Rotated),
+    PolicySet(PolicySet),
     /// Promote, demote, approve, deny and stop: nothing to say but that it was done.
     Done,
 }
@@ -151,5 +164,17 @@ mod tests {
         assert_eq!(s, r#"{"cmd":"kick","target":{"guest":3}}"#);
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"rm -rf"}"#).is_err());
+    }
+
+    #[test]
+    fn a_size_policy_travels_as_the_host_writes_it() {
+        let r = Request::SizePolicy {
+            policy: Policy::Fixed(crate::size::Size::new(100, 30)),
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(s, r#"{"cmd":"size_policy","policy":"100x30"}"#);
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        let bad = serde_json::from_str::<Request>(r#"{"cmd":"size_policy","policy":"5x5"}"#);
+        assert!(bad.unwrap_err().to_string().contains("'5x5'"));
     }
 }

@@ -1,5 +1,5 @@
-//! The share's side of the control socket: answers each request from the registry, the tokens
-//! and the logins. It never reaches into a transport.
+//! The share's side of the control socket: answers each request from the registry, the size
+//! policy, the tokens and the logins. It never reaches into a transport.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,18 +10,22 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    Kicked, Options, Outcome, Reply, Request, Rotated, Status, Target, MAX_REQUEST, REQUEST_TIMEOUT,
+    Kicked, Options, Outcome, PolicySet, Reply, Request, Rotated, Status, Target, MAX_REQUEST,
+    REQUEST_TIMEOUT,
 };
 use crate::admission::limiter::FailureLimiter;
 use crate::logins::Reach;
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
+use crate::size::SizePolicy;
 use crate::tokens::{Role, Tokens};
 
 /// What the control socket needs from the share.
 pub struct Control {
     pub session: String,
     pub registry: Arc<Registry>,
+    /// The host's size policy, which `npair size-policy` changes.
+    pub sizes: Arc<SizePolicy>,
     pub tokens: Arc<Tokens>,
     /// Wrong tokens per address (SSH), for `npair status`.
     pub failures: Arc<FailureLimiter>,
@@ -138,6 +142,10 @@ fn handle(c: &Control, req: Request) -> Result<Reply, String> {
         Request::Demote { id } => reg.set_role(id, Role::ReadOnly).map(|_| Reply::Done),
         Request::Approve { id } => reg.admit(id).map(|_| Reply::Done),
         Request::Deny { id } => reg.deny(id).map(|_| Reply::Done),
+        Request::SizePolicy { policy } => {
+            let (was, now) = c.sizes.set_policy(policy)?;
+            Ok(Reply::PolicySet(PolicySet { was, now }))
+        }
         Request::Stop => {
             let _ = c.stop.try_send(());
             Ok(Reply::Done)
@@ -156,6 +164,7 @@ fn status(c: &Control) -> Status {
         expires_in_secs: c
             .ends_at
             .map(|t| t.saturating_duration_since(Instant::now()).as_secs()),
+        sizing: c.sizes.sizing(),
         guests: c.registry.list(),
         failed_logins: c.failures.summary(),
     }

@@ -259,8 +259,22 @@ impl Hub {
             .screen_mut()
             .set_size(nz(size.rows), nz(size.cols));
         inner.region.resize(size.rows);
-        if let Some(h) = inner.host.as_mut().filter(|h| needs_framing(size, h.size)) {
-            h.show(b"\x1b[m\x1b[r\x1b[H\x1b[2J");
+        if inner
+            .host
+            .as_ref()
+            .is_some_and(|h| needs_framing(size, h.size))
+        {
+            // Blank, with the model's region (a reset would give the whole, taller screen) and
+            // its cursor, from which tmux may go on relatively before it redraws.
+            let screen = inner.parser.screen();
+            let (top, bottom) = screen.scroll_region();
+            let mut blank = format!("\x1b[m\x1b[2J\x1b[{};{}r", top + 1, bottom + 1);
+            blank.push_str(&screen.cursor_state_formatted());
+            blank.push_str("\x1b[m");
+            blank.push_str(&screen.attributes_formatted());
+            if let Some(h) = inner.host.as_mut() {
+                h.show(blank.as_bytes());
+            }
         }
         let _ = inner.tx.send(Event::Resized(size));
     }

@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::control;
 use crate::keys;
-use crate::size::Size;
+use crate::size::{Policy, Size};
 use crate::tokens::Tokens;
 use crate::via;
 use crate::{shutdown, shutdown::FAREWELL_TIMEOUT};
@@ -44,6 +44,8 @@ pub struct Config {
     pub headless: bool,
     /// The session size when headless (and when the host's terminal size cannot be read).
     pub size: Size,
+    /// Whose terminal decides the session's size, to start with (`--size-policy`).
+    pub size_policy: Policy,
     pub json: bool,
     /// The jump box to forward through (`--via`), if any.
     pub via: Option<via::Jump>,
@@ -95,7 +97,8 @@ pub async fn run(cfg: Config) -> Result<()> {
         &key.fingerprint,
     )?;
 
-    let screen = screen::Screen::start(plan.size, plan.attached, plan.vs16_wide)?;
+    let host = plan.attached.then_some(plan.base);
+    let screen = screen::Screen::start(plan.size, host, plan.vs16_wide)?;
     let (trigger, shutdown) = shutdown::channel();
     let running = services::start(services::Wiring {
         cfg: &cfg,

@@ -9,7 +9,7 @@ use super::Config;
 use crate::control::{self, Request};
 use crate::host;
 use crate::keys::AuthorizedKeys;
-use crate::size::Size;
+use crate::size::{Size, SizePolicy};
 use crate::tmux::{self, Tmux};
 
 /// What the checks found: the session to share and how.
@@ -23,8 +23,10 @@ pub(super) struct Plan {
     exists: bool,
     /// The host's terminal shows the share (not `--headless`).
     pub(super) attached: bool,
-    /// The session's size to start with.
+    /// The session's size to start with, as the size policy gives it before anyone joins.
     pub(super) size: Size,
+    /// The host's size: its terminal, or `--size` when headless (or unreadable).
+    pub(super) base: Size,
     /// The TERM our tmux client runs under: the host's, or xterm-256color when headless.
     pub(super) term: String,
     pub(super) authorized_keys: Option<AuthorizedKeys>,
@@ -74,11 +76,15 @@ pub(super) fn check(cfg: &Config) -> Result<Plan> {
         .as_deref()
         .map(AuthorizedKeys::load)
         .transpose()?;
-    let size = if attached {
+    let base = if attached {
         host::size().unwrap_or(cfg.size)
     } else {
         cfg.size
     };
+    cfg.size_policy
+        .check(attached.then_some(base))
+        .map_err(|e| anyhow::anyhow!("--size-policy {}: {e}", cfg.size_policy))?;
+    let size = SizePolicy::starting_size(cfg.size_policy, base, attached);
     let term = if attached {
         std::env::var("TERM")
             .ok()
@@ -94,6 +100,7 @@ pub(super) fn check(cfg: &Config) -> Result<Plan> {
         exists,
         attached,
         size,
+        base,
         term,
         authorized_keys,
         vs16_wide,

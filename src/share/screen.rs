@@ -33,10 +33,12 @@ pub(super) struct Screen {
 }
 
 impl Screen {
-    /// Opens the pty at `size` and starts its reader (to the hub, and to the host's terminal
-    /// when `attached`), the guests' writer, and the host's keyboard when `attached`.
+    /// Opens the pty at `size` and starts its reader (to the hub, and to the host's terminal,
+    /// of size `host`, when attached), the guests' writer, and the host's keyboard when
+    /// attached.
     /// `vs16_wide`: the tmux client counts U+FE0F as widening (see `tmux::counts_vs16_wide`).
-    pub(super) fn start(size: Size, attached: bool, vs16_wide: bool) -> Result<Screen> {
+    pub(super) fn start(size: Size, host: Option<Size>, vs16_wide: bool) -> Result<Screen> {
+        let attached = host.is_some();
         let hub = Arc::new(Hub::new(size));
         hub.set_vs16_wide(vs16_wide);
         let sizes = SizePolicy::new(size);
@@ -44,10 +46,10 @@ impl Screen {
         let tty = pty
             .tty_name()
             .context("the pseudo-terminal has no device name")?;
-        if attached {
+        if let Some(host) = host {
             // The hub shows the host each chunk as it takes it: first, before its model, when the
             // host's terminal is the session's size, as with a local `tmux attach`.
-            hub.show_host(Box::new(std::io::stdout()), size);
+            hub.show_host(Box::new(std::io::stdout()), host);
         }
         {
             let hub = Arc::clone(&hub);

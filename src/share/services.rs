@@ -107,6 +107,10 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
             tasks,
         )?;
     }
+    // Before anyone votes: the host's choice, and its terminal (or `--size`) as the base.
+    screen
+        .sizes
+        .start(cfg.size_policy, plan.base, plan.attached);
     let registry = Registry::new(
         Arc::clone(&screen.sizes),
         Rules {
@@ -134,6 +138,7 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         Control {
             session: plan.name.clone(),
             registry: Arc::clone(&registry),
+            sizes: Arc::clone(&screen.sizes),
             tokens: Arc::clone(&tokens),
             failures: Arc::clone(&failures),
             reach,

@@ -7,7 +7,15 @@ fn completions_and_the_man_page_come_from_the_cli() {
     let tmux = Tmux::new();
     for shell in ["bash", "zsh", "fish"] {
         let out = tmux.npair_ok(&["completions", shell]);
-        for word in ["share", "status", "kick", "rotate", "approve", "max-guests"] {
+        for word in [
+            "share",
+            "status",
+            "kick",
+            "rotate",
+            "approve",
+            "size-policy",
+            "max-guests",
+        ] {
             assert!(out.contains(word), "{shell} completions lack {word}");
         }
     }
@@ -19,6 +27,8 @@ fn completions_and_the_man_page_come_from_the_cli() {
         "NPAIR KICK",
         "NPAIR ROTATE",
         "NPAIR PROMOTE",
+        "NPAIR SIZE-POLICY",
+        "size\\-policy\\fR [SESSION] smallest|host|COLSxROWS",
         "max\\-guests",
         "authorized\\-keys",
     ] {

@@ -188,7 +188,10 @@ fn fill(tmux: &Tmux) {
 fn a_host_beside_a_smaller_guest_sees_the_session_exactly_through_joins_resizes_and_leaves() {
     let tmux = Tmux::new();
     tmux.new_session("fun", 120, 35);
+    // A status line that stays put: no clock, and a window name that automatic renaming
+    // does not change while one client has drawn it and the other not yet.
     tmux.run(&["set-option", "-g", "status-right", "static-status"]);
+    tmux.run(&["rename-window", "-t", "fun:0", "main"]);
     fill(&tmux);
     let outer = Tmux::new();
     let share = tmux.shell_line(npair_bin(), &share_args(&tmux, &["fun"]));
@@ -262,6 +265,28 @@ fn a_host_beside_a_smaller_guest_sees_the_session_exactly_through_joins_resizes_
     tmux.wait_client_size("130x40");
     fill(&tmux);
     let direct = direct_attach(&tmux, &outer, "fun", 130, 40);
+    wait_matches("the host's terminal", &direct, || {
+        host.screen().screen().clone()
+    });
+}
+
+#[test]
+fn a_host_sharing_a_fixed_size_smaller_than_its_terminal_sees_it_exactly() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 120, 35);
+    // A status line that stays put: no clock, and a window name that automatic renaming
+    // does not change while one client has drawn it and the other not yet.
+    tmux.run(&["set-option", "-g", "status-right", "static-status"]);
+    tmux.run(&["rename-window", "-t", "fun:0", "main"]);
+    let outer = Tmux::new();
+    let share = tmux.shell_line(
+        npair_bin(),
+        &share_args(&tmux, &["fun", "--size-policy", "100x30"]),
+    );
+    let host = Pane::start(&outer, "host", (120, 35), &share);
+    tmux.wait_client_size("100x30");
+    fill(&tmux);
+    let direct = direct_attach(&tmux, &outer, "fun", 100, 30);
     wait_matches("the host's terminal", &direct, || {
         host.screen().screen().clone()
     });

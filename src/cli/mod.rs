@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::control::{Request, Target};
 use crate::share::Config;
-use crate::size::Size;
+use crate::size::{Policy, Size};
 
 /// Share a tmux session for pair programming: guests join with plain `ssh`, no relay, no accounts.
 #[derive(Parser, Debug)]
@@ -30,8 +30,9 @@ pub enum Command {
     /// Sharing a session that is already shared shows its status instead.
     Share(ShareArgs),
 
-    /// Show a running share: its logins, host key, uptime, rules, and one line per guest (id,
-    /// role rw/ro/web, address, client, terminal size, time connected, bytes sent)
+    /// Show a running share: its logins, host key, uptime, rules, the session's size and size
+    /// policy, and one line per guest (id, role rw/ro/web, address, client, terminal size, time
+    /// connected, bytes sent)
     Status(StatusArgs),
 
     /// Disconnect a guest (or every read-only guest, or everyone); they are told why
@@ -59,6 +60,11 @@ pub enum Command {
     /// Turn away a guest that waits for the host (--approve); it never sees the session
     #[command(override_usage = "npair deny [SESSION] GUEST_ID")]
     Deny(GuestArgs),
+
+    /// Choose whose terminal decides the session's size while sharing: `smallest` (the host's
+    /// and every read-write guest's), `host` (the host's alone), or a fixed COLSxROWS
+    #[command(override_usage = "npair size-policy [SESSION] smallest|host|COLSxROWS")]
+    SizePolicy(SizePolicyArgs),
 
     /// End a share, as the host detaching would
     Stop(SessionArgs),
@@ -142,6 +148,19 @@ pub struct GuestArgs {
     pub args: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct SizePolicyArgs {
+    /// The shared tmux session (optional) and the policy: smallest, host, or COLSxROWS
+    #[arg(value_name = "[SESSION] POLICY", num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+}
+
+/// A size policy from the command line. Parsed here rather than by clap so that a bad one
+/// exits 1 with npair's own message, as a bad `--size` does.
+fn size_policy(s: &str) -> Result<Policy> {
+    s.parse().map_err(anyhow::Error::msg)
+}
+
 /// A guest id from the command line, with a message that says what an id is.
 fn guest_id(s: &str) -> Result<u64> {
     s.parse().map_err(|_| {
@@ -198,6 +217,17 @@ impl Command {
                 },
                 a.json,
             ))),
+            Command::SizePolicy(a) => {
+                let (session, policy) = match a.args.as_slice() {
+                    [policy] => (None, policy),
+                    [session, policy] => (Some(session.clone()), policy),
+                    _ => bail!(
+                        "give a size policy (and, before it, the session if several shares run)"
+                    ),
+                };
+                let policy = size_policy(policy)?;
+                Ok(Some((session, Request::SizePolicy { policy }, false)))
+            }
             Command::Promote(a) => guest(a, |id| Request::Promote { id }),
             Command::Demote(a) => guest(a, |id| Request::Demote { id }),
             Command::Approve(a) => guest(a, |id| Request::Approve { id }),
@@ -240,9 +270,16 @@ pub struct ShareArgs {
     #[arg(long)]
     pub headless: bool,
 
-    /// The session size when headless
+    /// The session size when headless (it stands for the host's terminal in --size-policy)
     #[arg(long, value_name = "COLSxROWS", default_value = "80x24")]
     pub size: String,
+
+    /// Whose terminal decides the session's size: `smallest` (the host's and every read-write
+    /// guest's, so every typist sees the whole screen), `host` (the host's terminal alone, or
+    /// --size when headless; a smaller guest is told so), or a fixed COLSxROWS (attached, it
+    /// must fit in the host's terminal). `npair size-policy` changes it while sharing
+    #[arg(long, value_name = "POLICY", default_value = "smallest")]
+    pub size_policy: String,
 
     /// Print the connection details as one JSON line on stdout
     #[arg(long)]
@@ -397,6 +434,7 @@ impl ShareArgs {
             host_key,
             headless: self.headless,
             size,
+            size_policy: size_policy(&self.size_policy)?,
             json: self.json,
             web,
             web_off,
@@ -417,47 +455,4 @@ impl ShareArgs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn share_config(args: &[&str]) -> Config {
-        let mut argv = vec!["npair", "share", "--host-key", "/dev/null"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Share(a) => a.into_config().unwrap(),
-            _ => unreachable!(),
-        }
-    }
-
-    #[test]
-    fn with_authorized_keys_the_web_viewer_is_off_unless_asked_for() {
-        let plain = share_config(&[]);
-        assert_eq!(plain.web, Some(DEFAULT_WEB));
-        assert_eq!(plain.web_off, None);
-        let keys = share_config(&["--authorized-keys", "guests.keys"]);
-        assert_eq!(keys.web, None);
-        assert!(keys.web_off.unwrap().contains("--authorized-keys"));
-        let asked = share_config(&["--authorized-keys", "k", "--web", "127.0.0.1:9000"]);
-        assert_eq!(asked.web, Some("127.0.0.1:9000".parse().unwrap()));
-        assert_eq!(asked.web_off, None);
-        assert_eq!(share_config(&["--no-web"]).web, None);
-        assert_eq!(share_config(&["--no-web"]).web_off, None);
-    }
-
-    #[test]
-    fn durations_take_units_and_refuse_the_rest() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        for bad in ["", "30", "h", "0s", "2x", "8d", "99999999999999999999s"] {
-            let e = parse_duration(bad).unwrap_err();
-            assert!(e.contains(&format!("'{bad}'")), "{e}");
-        }
-    }
-
-    #[test]
-    fn the_cli_definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-}
+mod tests;
