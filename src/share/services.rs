@@ -158,32 +158,7 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         stop_rx,
     );
     if let Some(web_listener) = bound.web {
-        let frames = web::render::start(Arc::clone(&screen.hub), shutdown.clone(), tasks);
-        // Started with the share, so it never sees what the session showed before.
-        let history = if cfg.scrollback {
-            web::history::start(
-                &plan.tmux,
-                &plan.name,
-                plan.vs16_wide,
-                &screen.hub,
-                shutdown.clone(),
-                tasks,
-            )
-        } else {
-            web::history::History::off("the host started the share with --no-scrollback")
-        };
-        tasks.spawn(web::serve(
-            web_listener,
-            web::WebShared {
-                tokens: Arc::clone(&tokens),
-                registry: Arc::clone(&registry),
-                session: plan.name.clone(),
-                frames,
-                history,
-                shutdown: shutdown.clone(),
-                tasks: tasks.clone(),
-            },
-        ));
+        start_web(&ctx, &plan, screen, web_listener, Arc::clone(&tokens));
     }
     let shared = Arc::new(ssh::Shared {
         hub: Arc::clone(&screen.hub),
@@ -192,14 +167,7 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         failures,
         authorized_keys,
         input: screen.input.clone(),
-        own: Arc::new(crate::own::Views {
-            tmux: plan.tmux.clone(),
-            session: plan.name.clone(),
-            term: plan.term.clone(),
-            features: super::attach::HEADLESS_FEATURES,
-            vs16_wide: plan.vs16_wide,
-            sizes: Arc::clone(&screen.sizes),
-        }),
+        own: own_views(&plan, screen),
         notices: notice_tx.clone(),
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
@@ -222,6 +190,62 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         notices: notice_tx,
         plan,
         _status_line: status_line,
+    })
+}
+
+/// The web viewer: its frames, its scrollback (started with the share, so it never sees what
+/// the session showed before) and its server.
+fn start_web(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    screen: &Screen,
+    listener: tokio::net::TcpListener,
+    tokens: Arc<Tokens>,
+) {
+    let Ctx {
+        cfg,
+        shutdown,
+        tasks,
+        registry,
+        ..
+    } = ctx;
+    let frames = web::render::start(Arc::clone(&screen.hub), (*shutdown).clone(), tasks);
+    let history = if cfg.scrollback {
+        web::history::start(
+            &plan.tmux,
+            &plan.name,
+            plan.vs16_wide,
+            &screen.hub,
+            (*shutdown).clone(),
+            tasks,
+        )
+    } else {
+        web::history::History::off("the host started the share with --no-scrollback")
+    };
+    tasks.spawn(web::serve(
+        listener,
+        web::WebShared {
+            tokens,
+            registry: Arc::clone(registry),
+            session: plan.name.clone(),
+            frames,
+            history,
+            shutdown: (*shutdown).clone(),
+            tasks: (*tasks).clone(),
+        },
+    ));
+}
+
+/// What opening a read-write guest's own view takes: our client's way of running, at the
+/// shared session's size.
+fn own_views(plan: &Plan, screen: &Screen) -> Arc<crate::own::Views> {
+    Arc::new(crate::own::Views {
+        tmux: plan.tmux.clone(),
+        session: plan.name.clone(),
+        term: plan.term.clone(),
+        features: super::attach::HEADLESS_FEATURES,
+        vs16_wide: plan.vs16_wide,
+        sizes: Arc::clone(&screen.sizes),
     })
 }
 
