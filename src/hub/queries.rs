@@ -20,6 +20,8 @@
 //! Nothing removed changes a cell, so the model, which is fed the stripped stream, loses
 //! nothing. A string is removed however it ends: ST, BEL, CAN or SUB, or an ESC that begins
 //! another sequence (terminals built on the DEC parser act on a string cut short so).
+//! A string longer than the scanner holds back (a clipboard write of a large copy) is cut where
+//! it is published ([`cut_removed_string`]), and the rest of it dropped as it comes.
 
 use bytes::Bytes;
 
@@ -110,10 +112,33 @@ fn is_string(seq: &[u8]) -> bool {
     )
 }
 
+/// For [`super::scan::Boundary`], which publishes a string too long to hold back before it
+/// ends: if the string that `out` ends inside is one the stripping removes, puts CAN (with the
+/// controls that acted) in its place and says so; the caller then drops the rest of the string
+/// as it comes. `esc_last`: `out` ends with an ESC inside the string (which may end it). A
+/// string that began in bytes already published stays: it was judged then.
+pub(super) fn cut_removed_string(out: &mut Vec<u8>, esc_last: bool) -> bool {
+    let end = out.len() - usize::from(esc_last);
+    let Some(start) = out[..end].iter().rposition(|&b| b == 0x1b) else {
+        return false;
+    };
+    let seq = &out[start..end];
+    // A DCS stays here (none carries anything of the host's; see `model_length`).
+    if !(is_string(seq) && seq[introducer(seq)] != b'P' && removed(seq)) {
+        return false;
+    }
+    let mut instead = Vec::new();
+    replace(&mut instead, seq);
+    out.truncate(start);
+    out.extend_from_slice(&instead);
+    true
+}
+
 /// How much of `seq` the screen model's parser (vte) takes as the sequence: all of it, but for
 /// a DCS that it ends at a raw 0x9C (C1 ST) after the DCS's final byte, where the scanner, as
 /// terminals that decode UTF-8 first, goes on to ST. What follows it is text to the model,
-/// and stays.
+/// and stays. (A DCS longer than the scanner holds back is therefore not dropped as it comes:
+/// see `cut_removed_string`.)
 fn model_length(seq: &[u8]) -> usize {
     let at = introducer(seq);
     if seq.get(at) != Some(&b'P') {
@@ -238,6 +263,7 @@ mod tests {
 
     use super::strip_queries;
     use crate::hub::oracle::{assert_same_screen, join_after, parse};
+    use crate::hub::scan::MAX_HELD_BACK;
     use crate::hub::{Event, Hub};
     use crate::size::Size;
 
@@ -470,6 +496,54 @@ mod tests {
         }
     }
 
+    /// A string longer than the scanner holds back (a large copy) is published before its end:
+    /// its start is removed there and the rest dropped as it comes, however it ends and
+    /// however the reads cut it.
+    #[test]
+    fn a_clipboard_write_longer_than_what_is_held_back_is_not_published() {
+        let long = "U0VD".repeat(3 * MAX_HELD_BACK);
+        for end in [
+            &b"\x07"[..],
+            b"\x1b\\",
+            b"\x18",
+            b"\x1b[1m",
+            b"\x1b\x1b[1m",
+            b"\x1b]2;SECRET\x07",
+        ] {
+            let bytes = [
+                b"ab\x1b[1",
+                b"\x1b]52;;".as_slice(),
+                long.as_bytes(),
+                end,
+                b"cd",
+            ]
+            .concat();
+            for size in [1000, 4095, 4096, 4097, 5000, bytes.len()] {
+                let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+                let (out, screen) = published(&chunks);
+                assert!(
+                    !has_secret(&out),
+                    "{:?} in {size}-byte reads",
+                    String::from_utf8_lossy(end)
+                );
+                assert_eq!(screen, "abcd");
+            }
+            // Guests joining anywhere in it, and before, see the host's screen.
+            for at in [0, 2, 3, 4100, 5000, bytes.len() - 2] {
+                join_after(&bytes, at);
+            }
+        }
+        // A long string that stays (a sixel image) is published as it comes, as before.
+        let sixel = [
+            b"\x1bPq".as_slice(),
+            "#0~".repeat(3000).as_bytes(),
+            b"\x1b\\x",
+        ]
+        .concat();
+        let (out, _) = published(&sixel.chunks(1000).collect::<Vec<_>>());
+        assert_eq!(out, sixel);
+    }
+
     /// Text with the clipboard writes, titles and notifications tmux or a program behind
     /// passthrough may send, among other output.
     fn output_with_secrets() -> impl Strategy<Value = Vec<u8>> {
@@ -487,6 +561,14 @@ mod tests {
             Just(b"\x1b]0;SECRET\x1b".to_vec()), // cut short by what follows
             Just(b"\x1b]777;notify;SECRET\x18".to_vec()),
             Just(b"\x1b_GSECRET\x1b\\".to_vec()),
+            (1usize..3).prop_map(|n| {
+                [
+                    b"\x1b]52;;".as_slice(),
+                    "U0VD".repeat(n * MAX_HELD_BACK / 3).as_bytes(),
+                    b"\x07",
+                ]
+                .concat()
+            }),
         ];
         prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
     }
@@ -527,6 +609,19 @@ mod tests {
             let host = parse(size, &[&bytes, b"\x18".as_slice()].concat());
             assert_same_screen(host.screen(), parse(size, &stream).screen())?;
             assert_same_screen(&hub.screen(), host.screen())?;
+        }
+    }
+
+    /// Found by a property test of random bytes: a long string being dropped that ended with
+    /// the ESC of another string dropped that one too. Here the model (vte) ends the second one
+    /// at a raw 0x9C and draws the `]` after it, which a joiner must draw as well.
+    #[test]
+    fn regression_a_string_after_a_dropped_long_string_is_read_afresh() {
+        let long = [b"\x1b]52;;".as_slice(), &[b'A'; 5000], b"\x1bP]\x9c]"].concat();
+        // Joining in the long string, or on the ESC that ends it (not in the second string,
+        // published as it comes: a joiner there starts in the middle of it, as before).
+        for at in [0, 4097, 5000, 5007, long.len()] {
+            join_after(&long, at);
         }
     }
 }
