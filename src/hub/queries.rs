@@ -33,8 +33,21 @@ pub(super) fn strip_queries(bytes: Bytes) -> Bytes {
     let mut out: Option<Vec<u8>> = None;
     let mut kept = 0; // bytes[..kept] are accounted for in `out`
     let mut i = 0;
-    while let Some(off) = bytes[i..].iter().position(|&b| b == 0x1b) {
+    while let Some(off) = memchr::memchr(0x1b, &bytes[i..]) {
         let start = i + off;
+        // The short path: a control sequence with nothing but parameters and intermediates
+        // before its final byte, as tmux writes nearly all of its output.
+        if let Some(len) = plain_csi(&bytes[start..]) {
+            let seq = &bytes[start..start + len];
+            if csi_removed(&seq[2..]) {
+                let o = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+                o.extend_from_slice(&bytes[kept..start]);
+                o.push(0x18);
+                kept = start + len;
+            }
+            i = start + len;
+            continue;
+        }
         let mut scan = Scan::Esc;
         let mut end = start + 1;
         // Where a new sequence begins inside this one, cancelling it.
@@ -75,6 +88,17 @@ pub(super) fn strip_queries(bytes: Bytes) -> Bytes {
             Bytes::from(o)
         }
     }
+}
+
+/// The length of the control sequence that `bytes` begins with, if it is whole and has no
+/// control or high byte inside (which the general path, with [`Scan`], takes care of).
+fn plain_csi(bytes: &[u8]) -> Option<usize> {
+    if bytes.get(1) != Some(&b'[') {
+        return None;
+    }
+    let inside = bytes[2..].iter().position(|b| !(0x20..=0x3f).contains(b))?;
+    let fin = bytes[2 + inside];
+    (0x40..=0x7e).contains(&fin).then_some(3 + inside)
 }
 
 /// Writes what stands for the removed sequence `seq`: CAN, then the controls that acted inside
