@@ -33,6 +33,8 @@ mod hostile_web;
 mod integrity;
 #[path = "cases/keys.rs"]
 mod keys;
+#[path = "cases/leaks.rs"]
+mod leaks;
 #[path = "cases/lifecycle.rs"]
 mod lifecycle;
 #[path = "cases/limits.rs"]

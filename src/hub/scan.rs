@@ -6,8 +6,10 @@
 use bytes::Bytes;
 
 /// A tail held back longer than this is published anyway: an unterminated string (a broken
-/// OSC title, say) must not hold the screen back for good. Tmux's sequences are far shorter.
-const MAX_HELD_BACK: usize = 4096;
+/// OSC title, say) must not hold the screen back for good. Tmux's sequences are mostly far
+/// shorter; a string that is longer (a clipboard write of a large copy) and that the stripping
+/// removes is cut there, and the rest of it dropped as it comes (see [`Boundary`]).
+pub(super) const MAX_HELD_BACK: usize = 4096;
 
 /// Where an ECMA-48 byte stream stands between two reads: in ground state (a sequence or
 /// character may start at the next byte) or inside one.
@@ -29,6 +31,11 @@ pub(super) enum Scan {
 }
 
 impl Scan {
+    /// Inside an OSC, DCS, SOS, PM or APC string.
+    fn in_string(self) -> bool {
+        matches!(self, Scan::Osc | Scan::Str | Scan::StrEsc)
+    }
+
     pub(super) fn next(self, b: u8) -> Scan {
         use Scan::*;
         // CAN and SUB cancel any sequence; ESC starts a new one anywhere but inside a string.
@@ -83,12 +90,21 @@ impl Scan {
 pub(super) struct Boundary {
     scan: Scan,
     held: Vec<u8>,
+    /// Inside a string that was published before its end (it outgrew [`MAX_HELD_BACK`]) and
+    /// that the stripping removes: its start went out as CAN, and the rest is dropped up to its
+    /// end, so that none of it (a large copy's clipboard write) reaches a guest.
+    dropping: bool,
 }
 
 impl Boundary {
     /// The bytes that can be published now (what was held back plus the complete part of
     /// `chunk`); the incomplete tail is kept for the next call.
     pub(super) fn complete(&mut self, chunk: &[u8]) -> Option<Bytes> {
+        let chunk = if self.dropping {
+            self.drop_string(chunk)
+        } else {
+            chunk
+        };
         let mut last_ground = None;
         for (i, &b) in chunk.iter().enumerate() {
             self.scan = self.scan.next(b);
@@ -110,7 +126,33 @@ impl Boundary {
         if self.held.len() > MAX_HELD_BACK {
             out.append(&mut self.held);
         }
+        if self.held.is_empty() && self.scan.in_string() {
+            // Published inside a string, too long to hold back.
+            self.dropping = super::queries::cut_removed_string(&mut out, self.scan == Scan::StrEsc);
+        }
         Some(Bytes::from(out))
+    }
+
+    /// Drops the bytes of the string being dropped, and returns what follows its end in
+    /// `chunk` (nothing if it goes on past `chunk`).
+    fn drop_string<'a>(&mut self, chunk: &'a [u8]) -> &'a [u8] {
+        for (i, &b) in chunk.iter().enumerate() {
+            let before = self.scan;
+            self.scan = self.scan.next(b);
+            if before == Scan::StrEsc && !matches!(b, b'\\' | 0x18 | 0x1a) {
+                // The ESC that ended the string begins the next sequence (another string,
+                // maybe): it goes out with it, and `b` is read again after it.
+                self.dropping = false;
+                self.held.push(0x1b);
+                self.scan = Scan::Esc;
+                return &chunk[i..];
+            }
+            if !self.scan.in_string() {
+                self.dropping = false;
+                return &chunk[i + 1..];
+            }
+        }
+        &[]
     }
 }
 

@@ -31,7 +31,10 @@ const MAX_QUICK_EXITS: u32 = 5;
 /// synchronized updates around redraws (`sync`: a DCS that other terminals swallow, which keeps
 /// a full redraw from flickering). Left out: anything that would make guests' terminals send
 /// something back (focus events, extended keys), write their clipboards or titles, or that the
-/// screen model cannot follow (left and right margins, rectangle fills).
+/// screen model cannot follow (left and right margins, rectangle fills). `-T` only adds: tmux
+/// still claims, for any `xterm*` TERM (its default `terminal-features`), the clipboard, titles
+/// and the cursor's colour and style; the hub removes the clipboard, title and colour writes
+/// from what guests get (`hub/queries.rs`), and keeps the style, which is drawing.
 pub(super) const HEADLESS_FEATURES: &str = "RGB,usstyle,strikethrough,overline,sync";
 
 /// Our tmux client in the share's pty, and what deciding its fate takes.
