@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::control::{Request, Target};
+use crate::registry::Who;
 use crate::share::Config;
 use crate::size::Size;
 
@@ -31,12 +32,14 @@ pub enum Command {
     Share(ShareArgs),
 
     /// Show a running share: its logins, host key, uptime, rules, and one line per guest (id,
-    /// role rw/ro/web, address, client, terminal size, time connected, bytes sent)
+    /// role rw/ro/web, name, address, client, terminal size, time connected, when it last
+    /// typed, bytes sent)
     Status(StatusArgs),
 
-    /// Disconnect a guest (or every read-only guest, or everyone); they are told why
+    /// Disconnect a guest, by id or name (or every read-only guest, or everyone); they are
+    /// told why
     #[command(
-        override_usage = "npair kick [SESSION] GUEST_ID\n       npair kick [SESSION] --all-ro|--all"
+        override_usage = "npair kick [SESSION] ID|NAME\n       npair kick [SESSION] --all-ro|--all"
     )]
     Kick(KickArgs),
 
@@ -45,19 +48,19 @@ pub enum Command {
     Rotate(RotateArgs),
 
     /// Let a read-only guest type (it joins the size vote), while it stays connected
-    #[command(override_usage = "npair promote [SESSION] GUEST_ID")]
+    #[command(override_usage = "npair promote [SESSION] ID|NAME")]
     Promote(GuestArgs),
 
     /// Make a read-write guest read-only (it leaves the size vote), while it stays connected
-    #[command(override_usage = "npair demote [SESSION] GUEST_ID")]
+    #[command(override_usage = "npair demote [SESSION] ID|NAME")]
     Demote(GuestArgs),
 
     /// Let in a guest that waits for the host (--approve)
-    #[command(override_usage = "npair approve [SESSION] GUEST_ID")]
+    #[command(override_usage = "npair approve [SESSION] ID|NAME")]
     Approve(GuestArgs),
 
     /// Turn away a guest that waits for the host (--approve); it never sees the session
-    #[command(override_usage = "npair deny [SESSION] GUEST_ID")]
+    #[command(override_usage = "npair deny [SESSION] ID|NAME")]
     Deny(GuestArgs),
 
     /// End a share, as the host detaching would
@@ -100,8 +103,9 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct KickArgs {
-    /// The shared tmux session (optional) and the guest's id, as `npair status` shows it
-    #[arg(value_name = "[SESSION] GUEST_ID", num_args = 0..=2)]
+    /// The shared tmux session (optional) and the guest's id or name, as `npair status` shows
+    /// them (a name several guests have is refused: give the id)
+    #[arg(value_name = "[SESSION] ID|NAME", num_args = 0..=2)]
     pub args: Vec<String>,
 
     /// Disconnect every read-only guest and web viewer
@@ -137,26 +141,18 @@ pub struct RotateArgs {
 
 #[derive(Args, Debug)]
 pub struct GuestArgs {
-    /// The shared tmux session (optional) and the guest's id, as `npair status` shows it
-    #[arg(value_name = "[SESSION] GUEST_ID", num_args = 1..=2, required = true)]
+    /// The shared tmux session (optional) and the guest's id or name, as `npair status` shows
+    /// them (a name several guests have is refused: give the id)
+    #[arg(value_name = "[SESSION] ID|NAME", num_args = 1..=2, required = true)]
     pub args: Vec<String>,
 }
 
-/// A guest id from the command line, with a message that says what an id is.
-fn guest_id(s: &str) -> Result<u64> {
-    s.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "'{s}' is not a guest id; guest ids are numbers, as `npair status` lists them"
-        )
-    })
-}
-
-/// `[SESSION] GUEST_ID`: the last word is the id.
-fn session_and_id(args: &[String]) -> Result<(Option<String>, u64)> {
+/// `[SESSION] ID|NAME`: the last word is the guest, a number being an id (names never are).
+fn session_and_guest(args: &[String]) -> Result<(Option<String>, Who)> {
     match args {
-        [id] => Ok((None, guest_id(id)?)),
-        [session, id] => Ok((Some(session.clone()), guest_id(id)?)),
-        _ => bail!("give a guest id (and, before it, the session if several shares run)"),
+        [who] => Ok((None, Who::parse(who))),
+        [session, who] => Ok((Some(session.clone()), Who::parse(who))),
+        _ => bail!("give a guest id or name (and, before it, the session if several shares run)"),
     }
 }
 
@@ -164,9 +160,9 @@ impl Command {
     /// For the commands that talk to a running share: the session (if named), the request,
     /// and whether to print JSON. `None` for the others.
     pub fn into_request(self) -> Result<Option<(Option<String>, Request, bool)>> {
-        let guest = |a: GuestArgs, make: fn(u64) -> Request| -> Result<_> {
-            let (session, id) = session_and_id(&a.args)?;
-            Ok(Some((session, make(id), false)))
+        let guest = |a: GuestArgs, make: fn(Who) -> Request| -> Result<_> {
+            let (session, who) = session_and_guest(&a.args)?;
+            Ok(Some((session, make(who), false)))
         };
         match self {
             Command::Status(a) => Ok(Some((a.session, Request::Status, a.json))),
@@ -177,14 +173,14 @@ impl Command {
                         (a.args.first().cloned(), target)
                     }
                     (true, _, _) | (_, true, _) => {
-                        bail!("--all and --all-ro take no guest id; give only the session, if any")
+                        bail!("--all and --all-ro take no guest; give only the session, if any")
                     }
                     (false, false, []) => bail!(
-                        "say whom to disconnect: a guest id (see `npair status`), --all-ro or --all"
+                        "say whom to disconnect: a guest id or name (see `npair status`), --all-ro or --all"
                     ),
                     (false, false, args) => {
-                        let (session, id) = session_and_id(args)?;
-                        (session, Target::Guest(id))
+                        let (session, who) = session_and_guest(args)?;
+                        (session, Target::Guest(who))
                     }
                 };
                 Ok(Some((session, Request::Kick { target }, false)))
@@ -204,6 +200,7 @@ impl Command {
             Command::Deny(a) => guest(a, |id| Request::Deny { id }),
             Command::Stop(a) => Ok(Some((a.session, Request::Stop, false))),
             Command::PromptAnswer { session, id, key } => {
+                let id = Who::Id(id);
                 let req = if key.eq_ignore_ascii_case("y") {
                     Request::Approve { id }
                 } else {

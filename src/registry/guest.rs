@@ -1,6 +1,7 @@
 //! One guest's entry and the guard a transport holds for it: what it is (kind, login, address,
-//! client), what the host may change while it stays (role, admission), its terminal and size
-//! vote, and the bytes sent to it. Dropping the [`Registration`] removes it, on every path.
+//! client, name), what the host may change while it stays (role, admission), its terminal and
+//! size vote, the bytes sent to it and when it last typed. Dropping the [`Registration`] removes
+//! it, on every path.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,8 @@ use std::time::SystemTime;
 
 use tokio::sync::oneshot;
 
+use super::names::GuestRef;
+use super::typing::Stamp;
 use super::{GuestRole, Kind, Registry, MAX_CLIENT_CHARS};
 use crate::shutdown::{Shutdown, Trigger};
 use crate::size::{Size, SizePolicy, Vote};
@@ -23,6 +26,8 @@ pub(super) struct Entry {
     pub(super) since: SystemTime,
     pub(super) bytes: AtomicU64,
     pub(super) kick: Trigger,
+    /// When it last typed: written by its connection at each keystroke, without a lock.
+    pub(super) typed: Stamp,
     pub(super) state: Mutex<State>,
 }
 
@@ -36,6 +41,10 @@ pub(super) struct State {
     pub(super) vote: Option<Vote>,
     /// Tells a waiting guest's task that the host let it in.
     pub(super) admit: Option<oneshot::Sender<()>>,
+    /// The name it is shown by (`None`: `guest N`). Settled when its session starts.
+    pub(super) name: Option<Arc<str>>,
+    /// The host has been told it is here (joined, or waiting to be let in).
+    pub(super) announced: bool,
 }
 
 impl Entry {
@@ -48,6 +57,30 @@ impl Entry {
             (Kind::Web, _) => GuestRole::Web,
             (Kind::Ssh, Role::ReadWrite) => GuestRole::Rw,
             (Kind::Ssh, Role::ReadOnly) => GuestRole::Ro,
+        }
+    }
+
+    /// The name it is shown by: its own, or `guest N`.
+    pub(super) fn name(&self, s: &State) -> Arc<str> {
+        s.name
+            .clone()
+            .unwrap_or_else(|| format!("guest {}", self.id).into())
+    }
+
+    /// How notices name it: `alice (guest 3, rw)`, or `guest 3 (rw)`.
+    pub(super) fn who(&self, s: &State) -> String {
+        let role = self.label(s.role);
+        match &s.name {
+            Some(name) => format!("{name} (guest {}, {role})", self.id),
+            None => format!("guest {} ({role})", self.id),
+        }
+    }
+
+    /// How answers to the host's commands name it.
+    pub(super) fn reference(&self, s: &State) -> GuestRef {
+        GuestRef {
+            id: self.id,
+            name: s.name.as_deref().map(str::to_owned),
         }
     }
 }
@@ -133,12 +166,36 @@ impl Registration {
             && !self.kicked.has_fired()
     }
 
-    /// The guest opened its terminal session, of the size it reported (if any).
+    /// The guest opened its terminal session, of the size it reported (if any). Its name is
+    /// settled now (an SSH client sends its environment ahead of the shell request), so this is
+    /// when the host hears of it.
     pub fn start_session(&self, term: Option<Size>) {
         let mut s = self.entry.state();
         s.session = true;
         s.term = term;
         s.revote(self.entry.kind, &self.registry.sizes);
+        drop(s);
+        self.registry.announce(&self.entry);
+    }
+
+    /// The name the guest gave (checked by [`super::names::parse`]). Kept only when it has no
+    /// name from its key, and before its session starts; returns whether it was kept.
+    pub fn give_name(&self, name: Arc<str>) -> bool {
+        let mut s = self.entry.state();
+        let kept = s.name.is_none() && !s.session;
+        if kept {
+            s.name = Some(name);
+        }
+        kept
+    }
+
+    /// A keystroke that reaches the session: stamps the time, and wakes whoever shows who is
+    /// typing only when it starts a spell of typing, not at every keystroke.
+    pub fn typed(&self) {
+        let typing = &self.registry.typing;
+        if self.entry.typed.typed(typing.clock.now()) {
+            typing.wake.notify_one();
+        }
     }
 
     /// The guest's terminal was resized (as reported, unclamped; `None`: it reported no size).
@@ -181,17 +238,24 @@ impl Drop for Registration {
             inner.guests.remove(&self.entry.id);
             inner.guests.len()
         };
-        let role = {
+        let (who, announced) = {
             let mut s = self.entry.state();
             s.vote = None;
-            s.role
+            (self.entry.who(&s), s.announced)
         };
         // The notice first: whoever waits for the count to reach zero then finds it queued.
-        self.registry.notice(format!(
-            "guest {} ({}) left",
-            self.entry.id,
-            self.entry.label(role)
-        ));
+        self.registry.notice(if announced {
+            format!("{who} left")
+        } else {
+            format!(
+                "{who} from {} left without opening a terminal session",
+                self.entry.addr
+            )
+        });
         self.registry.count.send_replace(n);
+        if self.entry.typed.read().0 != 0 {
+            // It may be shown as typing: it is not any more.
+            self.registry.typing.wake.notify_one();
+        }
     }
 }

@@ -1,21 +1,29 @@
-//! The guest registry owns who is connected: every SSH guest and web viewer, its role, address,
-//! client, terminal size, bytes sent, whether the host has let it in yet, its size vote, and
-//! the means to kick it.
+//! The guest registry owns who is connected: every SSH guest and web viewer, its name, role,
+//! address, client, terminal size, bytes sent, whether the host has let it in yet, its size
+//! vote, when it last typed, and the means to kick it.
 //!
 //! The contract:
 //! - A transport registers a guest ([`Registry::register`]) and holds the returned
 //!   [`Registration`], whose Drop removes it (and its vote, and announces the departure) on
 //!   every exit path (`guest.rs`).
-//! - The control socket asks the registry, never the transports: it lists guests, kicks them,
-//!   changes their role, lets them in or turns them away (`host.rs`).
+//! - A guest's name is its key's comment, else the one it gave before its session started,
+//!   else `guest N` (`names.rs`). The host hears of a guest once its name is settled: a web
+//!   viewer as it registers, an SSH guest as its session starts.
+//! - The control socket asks the registry, never the transports: it lists guests, finds them
+//!   by id or name, kicks them, changes their role, lets them in or turns them away (`host.rs`).
+//! - A keystroke that reaches the session stamps its guest ([`Registration::typed`], lock-free);
+//!   the registry's follower turns the stamps into who is typing now, which the host's status
+//!   line, the web page and the recording watch (`typing.rs`). Transports never call tmux.
 //! - The size policy takes its votes from here: a guest votes while admitted, read-write and
 //!   with a terminal.
 //! - The hub knows nothing of it.
 
 mod guest;
 mod host;
+pub mod names;
 #[cfg(test)]
 mod tests;
+pub mod typing;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -31,6 +39,9 @@ use crate::size::{Size, SizePolicy};
 use crate::tokens::Login;
 use guest::{printable, Entry, State};
 pub use guest::{wait_for_host, Meter, Registration, Waited};
+pub use names::{GuestRef, Who};
+pub use typing::Typing;
+use typing::{Stamp, Typists};
 
 /// Characters of a guest's client name (its SSH version line or browser) kept: enough for
 /// "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"; the rest of a hostile one is dropped.
@@ -96,6 +107,8 @@ pub struct Arrival {
     pub term: Option<Size>,
     /// Fired by `kick`; the transport listens to its other half.
     pub kick: Trigger,
+    /// The name its key's comment gives (`--authorized-keys`), if any.
+    pub name: Option<Arc<str>>,
 }
 
 /// Why a guest was not registered.
@@ -119,6 +132,10 @@ impl std::fmt::Display for Refusal {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GuestInfo {
     pub id: u64,
+    /// Its name, or `guest N`. Defaulted, as `last_typed_secs` is, for a newer `npair status`
+    /// asking a share that an older npair runs.
+    #[serde(default)]
+    pub name: String,
     pub role: GuestRole,
     pub address: String,
     pub client: String,
@@ -134,6 +151,9 @@ pub struct GuestInfo {
     pub bytes_sent: u64,
     /// False while the guest waits for the host (`--approve`).
     pub admitted: bool,
+    /// Seconds since its last keystroke reached the session; `None` if none ever did.
+    #[serde(default)]
+    pub last_typed_secs: Option<u64>,
 }
 
 /// The registry. One per share.
@@ -147,6 +167,8 @@ pub struct Registry {
     inner: Mutex<Inner>,
     /// The number of guests, for the host's status line.
     count: watch::Sender<usize>,
+    /// Who is typing now.
+    typing: Typists,
 }
 
 struct Inner {
@@ -166,6 +188,7 @@ impl Registry {
                 guests: BTreeMap::new(),
             }),
             count: watch::channel(0).0,
+            typing: Typists::new(),
         })
     }
 
@@ -216,6 +239,7 @@ impl Registry {
             since: SystemTime::now(),
             bytes: AtomicU64::new(0),
             kick: a.kick,
+            typed: Stamp::default(),
             state: Mutex::new(State {
                 role: a.login.role,
                 admitted: admit_tx.is_none(),
@@ -223,6 +247,8 @@ impl Registry {
                 term: a.term,
                 vote: None,
                 admit: admit_tx,
+                name: a.name,
+                announced: false,
             }),
         });
         entry.state().revote(entry.kind, &self.sizes);
@@ -230,17 +256,9 @@ impl Registry {
         let n = inner.guests.len();
         drop(inner);
         self.count.send_replace(n);
-        let label = entry.label(a.login.role).as_str();
-        if admit_rx.is_some() {
-            let about = format!("guest {id} ({label}) from {}", a.addr.ip());
-            self.notice(format!(
-                "{about} is waiting: `npair approve {id}` lets it in, `npair deny {id}` turns it away"
-            ));
-            if let Some(tx) = &*self.waiting.lock().unwrap_or_else(|e| e.into_inner()) {
-                let _ = tx.try_send((id, about));
-            }
-        } else {
-            self.notice(format!("guest {id} ({label}) joined from {}", a.addr));
+        if entry.kind == Kind::Web {
+            // A page gives no name: it is settled now.
+            self.announce(&entry);
         }
         let kicked = entry.kick.subscribe();
         Ok((
@@ -253,16 +271,43 @@ impl Registry {
         ))
     }
 
+    /// Tells the host a guest is here, once: joined, or waiting for the host's word (and then
+    /// asks at the attached host's prompt).
+    fn announce(&self, e: &Entry) {
+        let mut s = e.state();
+        if s.announced {
+            return;
+        }
+        s.announced = true;
+        let (who, waiting) = (e.who(&s), s.admit.is_some());
+        drop(s);
+        let id = e.id;
+        if waiting {
+            let about = format!("{who} from {}", e.addr.ip());
+            self.notice(format!(
+                "{about} is waiting: `npair approve {id}` lets it in, `npair deny {id}` turns it away"
+            ));
+            if let Some(tx) = &*self.waiting.lock().unwrap_or_else(|e| e.into_inner()) {
+                let _ = tx.try_send((id, about));
+            }
+        } else {
+            self.notice(format!("{who} joined from {}", e.addr));
+        }
+    }
+
     /// Everyone connected, in the order they joined.
     pub fn list(&self) -> Vec<GuestInfo> {
         let entries: Vec<Arc<Entry>> = self.lock().guests.values().cloned().collect();
         let now = SystemTime::now();
+        let typed_now = self.typing.clock.now();
         entries
             .iter()
             .map(|e| {
                 let s = e.state();
+                let (last_typed, _) = e.typed.read();
                 GuestInfo {
                     id: e.id,
+                    name: e.name(&s).to_string(),
                     role: e.label(s.role),
                     address: e.addr.to_string(),
                     client: e.client.clone(),
@@ -279,6 +324,8 @@ impl Registry {
                         .unwrap_or(0),
                     bytes_sent: e.bytes.load(Ordering::Relaxed),
                     admitted: s.admitted,
+                    last_typed_secs: (last_typed != 0)
+                        .then(|| typed_now.saturating_sub(last_typed) / 1000),
                 }
             })
             .collect()
