@@ -29,6 +29,10 @@ pub enum Command {
     /// every run and die with npair. Detach (tmux prefix + d), run `npair stop`, or send
     /// SIGINT/SIGTERM to end the share: guests are disconnected and the tmux session lives on.
     /// Sharing a session that is already shared shows its status instead.
+    ///
+    /// A guest is known by its key's comment (--authorized-keys), else by the name it gives
+    /// (`ssh -o SetEnv=NPAIR_NAME=alice ...`: at most 32 printable characters, or it is refused),
+    /// else as `guest N`; while guests type, the status line says who (`alice typing`).
     Share(ShareArgs),
 
     /// Show a running share: its logins, host key, uptime, rules, and one line per guest (id,
@@ -270,8 +274,8 @@ pub struct ShareArgs {
     pub read_only: bool,
 
     /// Each new guest waits at a "waiting for the host" screen until the host lets it in
-    /// (`npair approve ID`, or `y` at the tmux prompt when attached) or turns it away
-    /// (`npair deny ID`, or `n`)
+    /// (`npair approve ID|NAME`, or `y` at the tmux prompt when attached) or turns it away
+    /// (`npair deny ID|NAME`, or `n`)
     #[arg(long)]
     pub approve: bool,
 
@@ -290,7 +294,8 @@ pub struct ShareArgs {
     #[arg(long, value_name = "FILE")]
     pub authorized_keys: Option<PathBuf>,
 
-    /// Record what guests see to FILE as an asciicast v2 (`asciinema play FILE` replays it)
+    /// Record what guests see to FILE as an asciicast v2 (`asciinema play FILE` replays it),
+    /// with a marker when a guest starts typing; what anyone types is never recorded
     #[arg(long, value_name = "FILE.cast")]
     pub record: Option<PathBuf>,
 }
