@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use super::socket::find;
 use super::{Acted, Kicked, Outcome, Request, Rotated, Status, MAX_RESPONSE, REQUEST_TIMEOUT};
 use crate::logins::LoginsInfo;
-use crate::registry::GuestRef;
+use crate::registry::{GuestRef, Who};
 
 /// Sends one request to the socket at `path` and returns the answer's line as it came, once
 /// it says the request succeeded.
@@ -82,11 +82,15 @@ pub fn run_client(session: Option<&str>, req: Request, json_out: bool) -> Result
                 writeln!(out, "  (guests who joined with an old token stay; `npair rotate --kick` disconnects them)")?;
             }
         }
-        Request::Promote { .. }
-        | Request::Demote { .. }
-        | Request::Approve { .. }
-        | Request::Deny { .. } => {
-            let Acted { guest } = parse(&line)?;
+        Request::Promote { ref id }
+        | Request::Demote { ref id }
+        | Request::Approve { ref id }
+        | Request::Deny { ref id } => {
+            let guest = match (parse::<Acted>(&line)?.guest, id) {
+                (Some(guest), _) => guest.to_string(),
+                (None, Who::Id(id)) => format!("guest {id}"),
+                (None, Who::Name(name)) => name.clone(),
+            };
             let done = match req {
                 Request::Promote { .. } => "is now read-write",
                 Request::Demote { .. } => "is now read-only",

@@ -94,10 +94,12 @@ pub struct Kicked {
     pub guests: Vec<GuestRef>,
 }
 
-/// The answer to `promote`, `demote`, `approve` and `deny`: the guest it was done to.
+/// The answer to `promote`, `demote`, `approve` and `deny`: the guest it was done to (`None`
+/// from a share that an older npair runs, which answered with nothing).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Acted {
-    pub guest: GuestRef,
+    #[serde(default)]
+    pub guest: Option<GuestRef>,
 }
 
 /// The answer to `rotate`: the new logins, and who was disconnected (with `--kick`).

@@ -150,7 +150,7 @@ fn handle(c: &Control, req: Request) -> Result<Reply, String> {
 }
 
 fn acted(guest: GuestRef) -> Reply {
-    Reply::Acted(Acted { guest })
+    Reply::Acted(Acted { guest: Some(guest) })
 }
 
 fn status(c: &Control) -> Status {
