@@ -102,9 +102,10 @@ fn create(path: &Path) -> Result<PrivateKey> {
 }
 
 /// The public keys a guest must present one of (`--authorized-keys`), as listed in an OpenSSH
-/// `authorized_keys` file or a GitHub-style `https://github.com/USER.keys` list.
+/// `authorized_keys` file or a GitHub-style `https://github.com/USER.keys` list, each with the
+/// comment after it (`bob@laptop`), which names the guest who presents it.
 pub struct AuthorizedKeys {
-    keys: Vec<PublicKey>,
+    keys: Vec<(PublicKey, String)>,
 }
 
 /// Key types a line may start with (after any OpenSSH options).
@@ -114,7 +115,8 @@ fn is_key_type(word: &str) -> bool {
 
 impl AuthorizedKeys {
     /// Reads `path`: one key per line, blank lines and `#` comments skipped, OpenSSH options
-    /// before the key type ignored (npair grants the same view to every key).
+    /// before the key type ignored (npair grants the same view to every key), the words after
+    /// the key kept as its comment.
     pub fn load(path: &Path) -> Result<AuthorizedKeys> {
         let p = path.display();
         let text = fs::read_to_string(path)
@@ -140,7 +142,7 @@ impl AuthorizedKeys {
             let key = PublicKey::from_openssh(&format!("{kind} {data}")).map_err(|e| {
                 anyhow::anyhow!("line {} of '{p}' is not a valid public key: {e}", n + 1)
             })?;
-            keys.push(key);
+            keys.push((key, words[at + 2..].join(" ")));
         }
         if keys.is_empty() {
             bail!("'{p}' lists no public keys, so no guest could join; add keys (one per line, as in ~/.ssh/authorized_keys)");
@@ -154,7 +156,16 @@ impl AuthorizedKeys {
 
     /// Whether `key` is listed (comments are not compared).
     pub fn allows(&self, key: &PublicKey) -> bool {
-        self.keys.iter().any(|k| k.key_data() == key.key_data())
+        self.comment(key).is_some()
+    }
+
+    /// The comment of `key`'s line (the first, if it is listed twice; empty if it has none),
+    /// when it is listed.
+    pub fn comment(&self, key: &PublicKey) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k.key_data() == key.key_data())
+            .map(|(_, comment)| comment.as_str())
     }
 }
 
@@ -173,6 +184,33 @@ mod tests {
         let again = load_or_create(&path).unwrap();
         assert_eq!(first.fingerprint, again.fingerprint);
         assert!(first.fingerprint.starts_with("SHA256:"));
+    }
+
+    #[test]
+    fn each_listed_key_keeps_its_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |n: u8| {
+            let pair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&[n; 32]);
+            PrivateKey::from(pair).public_key().clone()
+        };
+        let line = |n: u8| key(n).to_openssh().unwrap();
+        let path = dir.path().join("keys");
+        fs::write(
+            &path,
+            format!(
+                "{} bob@laptop\nno-pty {}   Carol  Jones \n{}\n",
+                line(1),
+                line(2),
+                line(3)
+            ),
+        )
+        .unwrap();
+        let keys = AuthorizedKeys::load(&path).unwrap();
+        assert_eq!(keys.comment(&key(1)), Some("bob@laptop"));
+        assert_eq!(keys.comment(&key(2)), Some("Carol Jones"));
+        assert_eq!(keys.comment(&key(3)), Some(""));
+        assert_eq!(keys.comment(&key(4)), None);
+        assert!(keys.allows(&key(3)) && !keys.allows(&key(4)));
     }
 
     #[test]

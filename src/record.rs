@@ -2,6 +2,11 @@
 //! saw. It is a hub subscriber like a guest: the header carries the session size, the first
 //! event is the join snapshot, then every output chunk ("o") and every resize ("r"). A gap
 //! (the recorder fell a whole ring behind) is filled with a fresh snapshot, as a guest's is.
+//!
+//! Who typed is marked ("m" events, `alice typing`, which asciinema 2.2 and later show as
+//! markers), once each time a guest starts typing after a pause. What anyone typed is never
+//! recorded: no input ("i") events, which would hold a read-write guest's every keystroke,
+//! passwords typed at a prompt that does not echo them included.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -13,9 +18,11 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::{Event, Hub};
+use crate::registry::Typing;
 use crate::shutdown::Shutdown;
 
 /// Events on their way to the file's writer thread. Past this the recorder waits for the disk,
@@ -23,11 +30,12 @@ use crate::shutdown::Shutdown;
 const RECORD_QUEUE: usize = 256;
 
 /// Creates the file (failing at once, before the share starts, if it cannot be written) and
-/// records on `tasks` until the shutdown.
+/// records on `tasks` until the shutdown, with a marker when someone starts `typing`.
 pub fn start(
     path: &Path,
     term: &str,
     hub: Arc<Hub>,
+    typing: watch::Receiver<Typing>,
     shutdown: Shutdown,
     tasks: &TaskTracker,
 ) -> Result<()> {
@@ -55,7 +63,7 @@ pub fn start(
     let (lines, queued) = tokio::sync::mpsc::channel(RECORD_QUEUE);
     let path = path.to_path_buf();
     tasks.spawn_blocking(move || write(out, queued, &path));
-    tasks.spawn(record(lines, started, hub, sub.events, shutdown));
+    tasks.spawn(record(lines, started, hub, (sub.events, typing), shutdown));
     Ok(())
 }
 
@@ -82,12 +90,15 @@ fn event(out: &mut impl Write, started: Instant, code: &str, data: &[u8]) -> std
     writeln!(out, "{line}")
 }
 
-/// Follows the hub and turns what it sends into the recording's lines.
+/// Follows the hub and who is typing, and turns them into the recording's lines.
 async fn record(
     lines: tokio::sync::mpsc::Sender<Vec<u8>>,
     started: Instant,
     hub: Arc<Hub>,
-    mut events: tokio::sync::broadcast::Receiver<Event>,
+    (mut events, mut typing): (
+        tokio::sync::broadcast::Receiver<Event>,
+        watch::Receiver<Typing>,
+    ),
     mut shutdown: Shutdown,
 ) {
     let line = |code: &str, data: &[u8]| {
@@ -95,9 +106,22 @@ async fn record(
         let _ = event(&mut out, started, code, data);
         out
     };
+    let mut typed_before = Typing::default();
     loop {
         let ev = tokio::select! {
             ev = events.recv() => ev,
+            Ok(()) = typing.changed() => {
+                let now = typing.borrow_and_update().clone();
+                let marks: Vec<u8> = now
+                    .started_since(&typed_before)
+                    .flat_map(|t| line("m", format!("{} typing", t.name).as_bytes()))
+                    .collect();
+                typed_before = now;
+                if !marks.is_empty() && lines.send(marks).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             _ = shutdown.wait() => break,
         };
         let next = match ev {

@@ -266,6 +266,8 @@ const NOTICE_SHOWN: Duration = Duration::from_secs(4);
 
 /// The user option that holds the guest count, shown by the status line npair sets.
 const COUNT_OPTION: &str = "@npair_guests";
+/// The user option that holds who is typing (`alice typing`), shown in front of the count.
+const TYPING_OPTION: &str = "@npair_typing";
 
 impl Tmux {
     /// Shows the guest count in `session`'s status line (`@npair_guests`, which the
@@ -283,6 +285,25 @@ impl Tmux {
             COUNT_OPTION,
             &text,
         ]);
+    }
+
+    /// Shows who is typing in `session`'s status line (`@npair_typing`, which the
+    /// [`StatusLine`] prefix shows), or nothing (`None`).
+    pub fn set_typing(&self, session: &str, line: Option<&str>) {
+        let target = option_target(session);
+        let _ = match line {
+            // tmux reads `#[...]` in the drawn status line as a style, and `##` as `#`: a
+            // guest's name is shown as it is, whatever it holds. (Formats are not expanded in
+            // an option's value, so `#{...}` and `#(...)` never run.)
+            Some(line) => self.output(&[
+                "set-option",
+                "-t",
+                &target,
+                TYPING_OPTION,
+                &line.replace('#', "##"),
+            ]),
+            None => self.output(&["set-option", "-u", "-t", &target, TYPING_OPTION]),
+        };
     }
 
     /// Asks the host, in a one-key prompt on our client, whether guest `id` may join; the
@@ -306,8 +327,8 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''").replace('"', "\\\""))
 }
 
-/// The host's status line while sharing: the guest count before what `status-right` showed.
-/// Dropping it puts `status-right` back as it was and removes the count.
+/// The host's status line while sharing: who is typing and the guest count before what
+/// `status-right` showed. Dropping it puts `status-right` back as it was and removes both.
 pub struct StatusLine {
     tmux: Tmux,
     session: String,
@@ -335,8 +356,10 @@ impl StatusLine {
             .clone()
             .or_else(|| read(&["show-options", "-g", "-v", "status-right"]))
             .unwrap_or_default();
-        let shown =
-            format!("#{{?{COUNT_OPTION},#[reverse] #{{{COUNT_OPTION}}} #[noreverse] ,}}{base}");
+        let shown = format!(
+            "#{{?{TYPING_OPTION},#[bold]#{{{TYPING_OPTION}}}#[nobold] ,}}\
+             #{{?{COUNT_OPTION},#[reverse] #{{{COUNT_OPTION}}} #[noreverse] ,}}{base}"
+        );
         let _ = tmux.output(&["set-option", "-t", &target, "status-right", &shown]);
         StatusLine {
             tmux: tmux.clone(),
@@ -357,9 +380,11 @@ impl Drop for StatusLine {
                 .tmux
                 .output(&["set-option", "-u", "-t", &target, "status-right"]),
         };
-        let _ = self
-            .tmux
-            .output(&["set-option", "-u", "-t", &target, COUNT_OPTION]);
+        for option in [COUNT_OPTION, TYPING_OPTION] {
+            let _ = self
+                .tmux
+                .output(&["set-option", "-u", "-t", &target, option]);
+        }
     }
 }
 

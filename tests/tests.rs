@@ -41,6 +41,8 @@ mod lifecycle;
 mod limits;
 #[path = "cases/load.rs"]
 mod load;
+#[path = "cases/names.rs"]
+mod names;
 #[path = "cases/network.rs"]
 mod network;
 #[path = "cases/own.rs"]

@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::control::{Request, Target};
+use crate::registry::Who;
 use crate::share::Config;
 use crate::size::{Policy, Size};
 
@@ -28,16 +29,21 @@ pub enum Command {
     /// every run and die with npair. Detach (tmux prefix + d), run `npair stop`, or send
     /// SIGINT/SIGTERM to end the share: guests are disconnected and the tmux session lives on.
     /// Sharing a session that is already shared shows its status instead.
+    ///
+    /// A guest is known by its key's comment (--authorized-keys), else by the name it gives
+    /// (`ssh -o SetEnv=NPAIR_NAME=alice ...`: at most 32 printable characters, or it is refused),
+    /// else as `guest N`; while guests type, the status line says who (`alice typing`).
     Share(ShareArgs),
 
-    /// Show a running share: its logins, host key, uptime, rules, the session's size and size
-    /// policy, and one line per guest (id, role rw/ro/web, address, client, terminal size, time
-    /// connected, bytes sent)
+    /// Show a running share: its logins, host key, uptime, rules, and one line per guest (id,
+    /// role rw/ro/web, name, address, client, terminal size, time connected, when it last
+    /// typed, bytes sent), and the session's size and size policy
     Status(StatusArgs),
 
-    /// Disconnect a guest (or every read-only guest, or everyone); they are told why
+    /// Disconnect a guest, by id or name (or every read-only guest, or everyone); they are
+    /// told why
     #[command(
-        override_usage = "npair kick [SESSION] GUEST_ID\n       npair kick [SESSION] --all-ro|--all"
+        override_usage = "npair kick [SESSION] ID|NAME\n       npair kick [SESSION] --all-ro|--all"
     )]
     Kick(KickArgs),
 
@@ -46,19 +52,19 @@ pub enum Command {
     Rotate(RotateArgs),
 
     /// Let a read-only guest type (it joins the size vote), while it stays connected
-    #[command(override_usage = "npair promote [SESSION] GUEST_ID")]
+    #[command(override_usage = "npair promote [SESSION] ID|NAME")]
     Promote(GuestArgs),
 
     /// Make a read-write guest read-only (it leaves the size vote), while it stays connected
-    #[command(override_usage = "npair demote [SESSION] GUEST_ID")]
+    #[command(override_usage = "npair demote [SESSION] ID|NAME")]
     Demote(GuestArgs),
 
     /// Let in a guest that waits for the host (--approve)
-    #[command(override_usage = "npair approve [SESSION] GUEST_ID")]
+    #[command(override_usage = "npair approve [SESSION] ID|NAME")]
     Approve(GuestArgs),
 
     /// Turn away a guest that waits for the host (--approve); it never sees the session
-    #[command(override_usage = "npair deny [SESSION] GUEST_ID")]
+    #[command(override_usage = "npair deny [SESSION] ID|NAME")]
     Deny(GuestArgs),
 
     /// Choose whose terminal decides the session's size while sharing: `smallest` (the host's
@@ -106,8 +112,9 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct KickArgs {
-    /// The shared tmux session (optional) and the guest's id, as `npair status` shows it
-    #[arg(value_name = "[SESSION] GUEST_ID", num_args = 0..=2)]
+    /// The shared tmux session (optional) and the guest's id or name, as `npair status` shows
+    /// them (a name several guests have is refused: give the id)
+    #[arg(value_name = "[SESSION] ID|NAME", num_args = 0..=2)]
     pub args: Vec<String>,
 
     /// Disconnect every read-only guest and web viewer
@@ -143,8 +150,9 @@ pub struct RotateArgs {
 
 #[derive(Args, Debug)]
 pub struct GuestArgs {
-    /// The shared tmux session (optional) and the guest's id, as `npair status` shows it
-    #[arg(value_name = "[SESSION] GUEST_ID", num_args = 1..=2, required = true)]
+    /// The shared tmux session (optional) and the guest's id or name, as `npair status` shows
+    /// them (a name several guests have is refused: give the id)
+    #[arg(value_name = "[SESSION] ID|NAME", num_args = 1..=2, required = true)]
     pub args: Vec<String>,
 }
 
@@ -161,21 +169,12 @@ fn size_policy(s: &str) -> Result<Policy> {
     s.parse().map_err(anyhow::Error::msg)
 }
 
-/// A guest id from the command line, with a message that says what an id is.
-fn guest_id(s: &str) -> Result<u64> {
-    s.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "'{s}' is not a guest id; guest ids are numbers, as `npair status` lists them"
-        )
-    })
-}
-
-/// `[SESSION] GUEST_ID`: the last word is the id.
-fn session_and_id(args: &[String]) -> Result<(Option<String>, u64)> {
+/// `[SESSION] ID|NAME`: the last word is the guest, a number being an id (names never are).
+fn session_and_guest(args: &[String]) -> Result<(Option<String>, Who)> {
     match args {
-        [id] => Ok((None, guest_id(id)?)),
-        [session, id] => Ok((Some(session.clone()), guest_id(id)?)),
-        _ => bail!("give a guest id (and, before it, the session if several shares run)"),
+        [who] => Ok((None, Who::parse(who))),
+        [session, who] => Ok((Some(session.clone()), Who::parse(who))),
+        _ => bail!("give a guest id or name (and, before it, the session if several shares run)"),
     }
 }
 
@@ -183,9 +182,9 @@ impl Command {
     /// For the commands that talk to a running share: the session (if named), the request,
     /// and whether to print JSON. `None` for the others.
     pub fn into_request(self) -> Result<Option<(Option<String>, Request, bool)>> {
-        let guest = |a: GuestArgs, make: fn(u64) -> Request| -> Result<_> {
-            let (session, id) = session_and_id(&a.args)?;
-            Ok(Some((session, make(id), false)))
+        let guest = |a: GuestArgs, make: fn(Who) -> Request| -> Result<_> {
+            let (session, who) = session_and_guest(&a.args)?;
+            Ok(Some((session, make(who), false)))
         };
         match self {
             Command::Status(a) => Ok(Some((a.session, Request::Status, a.json))),
@@ -196,14 +195,14 @@ impl Command {
                         (a.args.first().cloned(), target)
                     }
                     (true, _, _) | (_, true, _) => {
-                        bail!("--all and --all-ro take no guest id; give only the session, if any")
+                        bail!("--all and --all-ro take no guest; give only the session, if any")
                     }
                     (false, false, []) => bail!(
-                        "say whom to disconnect: a guest id (see `npair status`), --all-ro or --all"
+                        "say whom to disconnect: a guest id or name (see `npair status`), --all-ro or --all"
                     ),
                     (false, false, args) => {
-                        let (session, id) = session_and_id(args)?;
-                        (session, Target::Guest(id))
+                        let (session, who) = session_and_guest(args)?;
+                        (session, Target::Guest(who))
                     }
                 };
                 Ok(Some((session, Request::Kick { target }, false)))
@@ -234,6 +233,7 @@ impl Command {
             Command::Deny(a) => guest(a, |id| Request::Deny { id }),
             Command::Stop(a) => Ok(Some((a.session, Request::Stop, false))),
             Command::PromptAnswer { session, id, key } => {
+                let id = Who::Id(id);
                 let req = if key.eq_ignore_ascii_case("y") {
                     Request::Approve { id }
                 } else {
@@ -310,8 +310,8 @@ pub struct ShareArgs {
     pub read_only: bool,
 
     /// Each new guest waits at a "waiting for the host" screen until the host lets it in
-    /// (`npair approve ID`, or `y` at the tmux prompt when attached) or turns it away
-    /// (`npair deny ID`, or `n`)
+    /// (`npair approve ID|NAME`, or `y` at the tmux prompt when attached) or turns it away
+    /// (`npair deny ID|NAME`, or `n`)
     #[arg(long)]
     pub approve: bool,
 
@@ -330,7 +330,8 @@ pub struct ShareArgs {
     #[arg(long, value_name = "FILE")]
     pub authorized_keys: Option<PathBuf>,
 
-    /// Record what guests see to FILE as an asciicast v2 (`asciinema play FILE` replays it)
+    /// Record what guests see to FILE as an asciicast v2 (`asciinema play FILE` replays it),
+    /// with a marker when a guest starts typing; what anyone types is never recorded
     #[arg(long, value_name = "FILE.cast")]
     pub record: Option<PathBuf>,
 }

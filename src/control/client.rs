@@ -8,8 +8,11 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::socket::find;
-use super::{Kicked, Outcome, PolicySet, Request, Rotated, Status, MAX_RESPONSE, REQUEST_TIMEOUT};
+use super::{
+    Acted, Kicked, Outcome, PolicySet, Request, Rotated, Status, MAX_RESPONSE, REQUEST_TIMEOUT,
+};
 use crate::logins::LoginsInfo;
+use crate::registry::{GuestRef, Who};
 use crate::size::{Policy, Sizing};
 
 /// Sends one request to the socket at `path` and returns the answer's line as it came, once
@@ -58,11 +61,14 @@ pub fn run_client(session: Option<&str>, req: Request, json_out: bool) -> Result
     match req {
         Request::Status => write!(out, "{}", format_status(&parse::<Status>(&line)?))?,
         Request::Kick { .. } => {
-            let Kicked { kicked } = parse(&line)?;
+            let Kicked { kicked, guests } = parse(&line)?;
             if kicked.is_empty() {
                 writeln!(out, "npair: no guest to disconnect")?;
-            } else {
+            } else if guests.iter().all(|g| g.name.is_none()) {
                 writeln!(out, "npair: disconnected guest {}", id_list(&kicked))?;
+            } else {
+                let list: Vec<String> = guests.iter().map(GuestRef::to_string).collect();
+                writeln!(out, "npair: disconnected {}", list.join(", "))?;
             }
         }
         Request::Rotate { kick, .. } => {
@@ -79,10 +85,23 @@ pub fn run_client(session: Option<&str>, req: Request, json_out: bool) -> Result
                 writeln!(out, "  (guests who joined with an old token stay; `npair rotate --kick` disconnects them)")?;
             }
         }
-        Request::Promote { id } => writeln!(out, "npair: guest {id} is now read-write")?,
-        Request::Demote { id } => writeln!(out, "npair: guest {id} is now read-only")?,
-        Request::Approve { id } => writeln!(out, "npair: guest {id} let in")?,
-        Request::Deny { id } => writeln!(out, "npair: guest {id} turned away")?,
+        Request::Promote { ref id }
+        | Request::Demote { ref id }
+        | Request::Approve { ref id }
+        | Request::Deny { ref id } => {
+            let guest = match (parse::<Acted>(&line)?.guest, id) {
+                (Some(guest), _) => guest.to_string(),
+                (None, Who::Id(id)) => format!("guest {id}"),
+                (None, Who::Name(name)) => name.clone(),
+            };
+            let done = match req {
+                Request::Promote { .. } => "is now read-write",
+                Request::Demote { .. } => "is now read-only",
+                Request::Approve { .. } => "let in",
+                _ => "turned away",
+            };
+            writeln!(out, "npair: {guest} {done}")?;
+        }
         Request::SizePolicy { .. } => {
             let PolicySet { was, now } = parse(&line)?;
             writeln!(out, "npair: {}", policy_switch(&was, &now))?;
@@ -222,10 +241,12 @@ fn format_status(v: &Status) -> String {
     let mut rows = vec![[
         "ID",
         "ROLE",
+        "NAME",
         "ADDRESS",
         "CLIENT",
         "SIZE",
         "CONNECTED",
+        "LAST TYPED",
         "SENT",
     ]
     .map(str::to_owned)];
@@ -240,17 +261,23 @@ fn format_status(v: &Status) -> String {
             (true, Some(size)) => size.clone(),
             (true, None) => "-".to_owned(),
         };
+        let typed = match g.last_typed_secs {
+            Some(secs) => format!("{} ago", duration(secs)),
+            None => "-".to_owned(),
+        };
         rows.push([
             g.id.to_string(),
             g.role.to_string(),
+            g.name.clone(),
             g.address.clone(),
             g.client.clone(),
             size,
             connected,
+            typed,
             bytes(g.bytes_sent),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for r in rows {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::admission::limiter::FailedLogins;
 use crate::logins::LoginsInfo;
-use crate::registry::GuestInfo;
+use crate::registry::{GuestInfo, GuestRef, Who};
 use crate::size::{Policy, Sizing};
 
 mod client;
@@ -38,7 +38,7 @@ const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
-    Guest(u64),
+    Guest(Who),
     /// Every read-only guest and web viewer.
     AllRo,
     All,
@@ -51,10 +51,10 @@ pub enum Request {
     Status,
     Kick { target: Target },
     Rotate { rw: bool, ro: bool, kick: bool },
-    Promote { id: u64 },
-    Demote { id: u64 },
-    Approve { id: u64 },
-    Deny { id: u64 },
+    Promote { id: Who },
+    Demote { id: Who },
+    Approve { id: Who },
+    Deny { id: Who },
     SizePolicy { policy: Policy },
     Stop,
 }
@@ -94,6 +94,17 @@ pub struct Status {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Kicked {
     pub kicked: Vec<u64>,
+    /// The same guests, with their names.
+    #[serde(default)]
+    pub guests: Vec<GuestRef>,
+}
+
+/// The answer to `promote`, `demote`, `approve` and `deny`: the guest it was done to (`None`
+/// from a share that an older npair runs, which answered with nothing).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Acted {
+    #[serde(default)]
+    pub guest: Option<GuestRef>,
 }
 
 /// The answer to `rotate`: the new logins, and who was disconnected (with `--kick`).
@@ -118,7 +129,9 @@ enum Reply {
     Kicked(Kicked),
     Rotated(Rotated),
     PolicySet(PolicySet),
-    /// Promote, demote, approve, deny and stop: nothing to say but that it was done.
+    /// Promote, demote, approve and deny.
+    Acted(Acted),
+    /// Stop: nothing to say but that it was done.
     Done,
 }
 
@@ -158,10 +171,17 @@ mod tests {
     #[test]
     fn requests_are_one_json_object_each() {
         let r = Request::Kick {
-            target: Target::Guest(3),
+            target: Target::Guest(Who::Id(3)),
         };
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(s, r#"{"cmd":"kick","target":{"guest":3}}"#);
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        // A guest by name is the same request with a string where the id was.
+        let r = Request::Promote {
+            id: Who::parse("alice"),
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(s, r#"{"cmd":"promote","id":"alice"}"#);
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"rm -rf"}"#).is_err());
     }

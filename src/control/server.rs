@@ -10,12 +10,12 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    Kicked, Options, Outcome, PolicySet, Reply, Request, Rotated, Status, Target, MAX_REQUEST,
-    REQUEST_TIMEOUT,
+    Acted, Kicked, Options, Outcome, PolicySet, Reply, Request, Rotated, Status, Target,
+    MAX_REQUEST, REQUEST_TIMEOUT,
 };
 use crate::admission::limiter::FailureLimiter;
 use crate::logins::Reach;
-use crate::registry::Registry;
+use crate::registry::{GuestRef, Registry};
 use crate::shutdown::Shutdown;
 use crate::size::SizePolicy;
 use crate::tokens::{Role, Tokens};
@@ -95,15 +95,15 @@ fn handle(c: &Control, req: Request) -> Result<Reply, String> {
         Request::Status => Ok(Reply::Status(Box::new(status(c)))),
         Request::Kick { target } => {
             let reason = "the host disconnected you";
-            let kicked = match target {
-                Target::Guest(id) => {
-                    reg.kick(id, reason)?;
-                    vec![id]
-                }
+            let guests = match target {
+                Target::Guest(who) => vec![reg.kick(&who, reason)?],
                 Target::AllRo => reg.kick_where(|role, _| role.watches(), reason),
                 Target::All => reg.kick_where(|_, _| true, reason),
             };
-            Ok(Reply::Kicked(Kicked { kicked }))
+            Ok(Reply::Kicked(Kicked {
+                kicked: guests.iter().map(|g| g.id).collect(),
+                guests,
+            }))
         }
         Request::Rotate { rw, ro, kick } => {
             // Neither flag: both tokens; in a read-only share, the read-only one.
@@ -123,6 +123,9 @@ fn handle(c: &Control, req: Request) -> Result<Reply, String> {
                     |_, login| rotated(login.role) && c.tokens.is_stale(login),
                     "the host replaced the token you joined with",
                 )
+                .iter()
+                .map(|g| g.id)
+                .collect()
             } else {
                 vec![]
             };
@@ -137,11 +140,11 @@ fn handle(c: &Control, req: Request) -> Result<Reply, String> {
                     "this share is read-only (--read-only): no guest may type into it".to_owned(),
                 );
             }
-            reg.set_role(id, Role::ReadWrite).map(|_| Reply::Done)
+            reg.set_role(&id, Role::ReadWrite).map(acted)
         }
-        Request::Demote { id } => reg.set_role(id, Role::ReadOnly).map(|_| Reply::Done),
-        Request::Approve { id } => reg.admit(id).map(|_| Reply::Done),
-        Request::Deny { id } => reg.deny(id).map(|_| Reply::Done),
+        Request::Demote { id } => reg.set_role(&id, Role::ReadOnly).map(acted),
+        Request::Approve { id } => reg.admit(&id).map(acted),
+        Request::Deny { id } => reg.deny(&id).map(acted),
         Request::SizePolicy { policy } => {
             let (was, now) = c.sizes.set_policy(policy)?;
             Ok(Reply::PolicySet(PolicySet { was, now }))
@@ -151,6 +154,10 @@ fn handle(c: &Control, req: Request) -> Result<Reply, String> {
             Ok(Reply::Done)
         }
     }
+}
+
+fn acted(guest: GuestRef) -> Reply {
+    Reply::Acted(Acted { guest: Some(guest) })
 }
 
 fn status(c: &Control) -> Status {

@@ -4,7 +4,7 @@
 //! - `banner`: the logins are printed.
 //! - `screen`: the pty, the hub and the size policy start, with the keyboards wired in.
 //! - `services`: the SSH server, web viewer, control socket, recording and the host's side
-//!   start, each a task on the share's tracker.
+//!   start, each a task on the share's tracker (the host's status line in `status_line`).
 //! - `attach`: our tmux client runs until something ends the share (`End`).
 //!
 //! Then everyone is told why, every task is given time to say goodbye, and the host's terminal
@@ -16,6 +16,7 @@ pub mod net;
 mod preflight;
 mod screen;
 mod services;
+mod status_line;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! The services of a running share, each a task on the share's tracker so that its end waits
 //! for all of them: the guest registry's control socket, the SSH server, the web viewer, the
 //! recording, the forward's supervisor, and the host's side (notices, the size policy applied
-//! to the pty, the expiry, the guest count in the status line, the approval prompt).
+//! to the pty, the expiry, who is typing and the guest count in the status line, the approval
+//! prompt).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::net::Bound;
 use super::preflight::Plan;
 use super::screen::Screen;
+use super::status_line;
 use super::{Config, End};
 use crate::admission::limiter::FailureLimiter;
 use crate::control::{self, Control, Options};
@@ -98,15 +100,6 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         first_login,
     } = w;
     let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
-    if let Some(path) = &cfg.record {
-        record::start(
-            path,
-            &plan.term,
-            Arc::clone(&screen.hub),
-            shutdown.clone(),
-            tasks,
-        )?;
-    }
     // Before anyone votes: the host's choice, and its terminal (or `--size`) as the base.
     screen
         .sizes
@@ -119,6 +112,17 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         },
         notice_tx.clone(),
     );
+    tasks.spawn(Arc::clone(&registry).follow_typing(shutdown.clone()));
+    if let Some(path) = &cfg.record {
+        record::start(
+            path,
+            &plan.term,
+            Arc::clone(&screen.hub),
+            registry.watch_typing(),
+            shutdown.clone(),
+            tasks,
+        )?;
+    }
     let (end_tx, ends) = mpsc::channel::<End>(1);
     let ctx = Ctx {
         cfg,
@@ -274,8 +278,8 @@ fn start_control(
 }
 
 /// The host's side: notices, the size policy applied to the pty and the host's terminal
-/// followed, the expiry, and when attached the guest count in the status line (returned: it
-/// is put back when dropped) and the approval prompt.
+/// followed, the expiry, and when attached who is typing and the guest count in the status
+/// line (returned: it is put back when dropped) and the approval prompt.
 fn start_host_side(
     ctx: &Ctx<'_>,
     plan: &Plan,
@@ -301,15 +305,7 @@ fn start_host_side(
             (*shutdown).clone(),
         ));
     }
-    let status_line = attached.then(|| {
-        tasks.spawn(show_count(
-            registry.watch_count(),
-            tmux.clone(),
-            name.clone(),
-            (*shutdown).clone(),
-        ));
-        tmux::StatusLine::set(tmux, name)
-    });
+    let status_line = attached.then(|| status_line::start(registry, (tmux, name), shutdown, tasks));
     if attached && cfg.approve {
         let (tx, rx) = mpsc::channel(NOTICE_QUEUE);
         registry.on_waiting(tx);
@@ -492,24 +488,6 @@ async fn expire(
     tokio::select! {
         _ = run => {}
         _ = shutdown.wait() => {}
-    }
-}
-
-/// Keeps the guest count in the host's status line.
-async fn show_count(
-    mut count: watch::Receiver<usize>,
-    tmux: Tmux,
-    name: String,
-    mut shutdown: Shutdown,
-) {
-    loop {
-        let n = *count.borrow_and_update();
-        let (t, s) = (tmux.clone(), name.clone());
-        let _ = tokio::task::spawn_blocking(move || t.set_guest_count(&s, n)).await;
-        tokio::select! {
-            r = count.changed() => if r.is_err() { return },
-            _ = shutdown.wait() => return,
-        }
     }
 }
 

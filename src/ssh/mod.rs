@@ -2,8 +2,8 @@
 //! with whatever method the client tries: `none`, `password`, `keyboard-interactive` or
 //! `publickey`; with `--authorized-keys`, only `publickey` with a listed key) and grants one
 //! thing, a view of the shared screen, plus the keyboard for read-write guests. Exec,
-//! subsystems, forwarding of any kind, agent and X11 requests are refused; environment requests
-//! are ignored.
+//! subsystems, forwarding of any kind, agent and X11 requests are refused; of the environment,
+//! only `NPAIR_NAME` (the name a guest is shown by) is read, and every other variable is refused.
 //!
 //! One `Conn` per connection (`handler/`, with its authentication in `handler/auth.rs`) answers
 //! russh's callbacks. A connection is registered as a guest the moment it authenticates, so a kick

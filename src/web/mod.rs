@@ -3,7 +3,8 @@
 //!
 //! It depends on the hub (through [`render`]) and never on the SSH server. A viewer may also
 //! ask for rows that scrolled off a pane since the share began ([`history`]); nothing it asks
-//! changes what the host, guests or other viewers see. The read-write
+//! changes what the host, guests or other viewers see. Who is typing comes from the registry,
+//! as a small message beside the frames. The read-write
 //! token is never accepted here: every path but `/RO_TOKEN` and what lies under it gets the
 //! same plain 404, decided by a constant-time comparison.
 
@@ -28,7 +29,7 @@ use tungstenite::Message;
 
 use crate::admission::limiter::FailureLimiter;
 use crate::admission::Admission;
-use crate::registry::{wait_for_host, Arrival, Kind, Registry, Waited};
+use crate::registry::{wait_for_host, Arrival, Kind, Registry, Typing, Waited};
 use crate::shutdown::{self, Shutdown};
 use crate::tokens::{Login, Tokens};
 use history::History;
@@ -279,6 +280,7 @@ async fn view(
         client,
         term: None,
         kick,
+        name: None,
     };
     let registered = web.shared.registry.register(arrival);
     let meter = registered.as_ref().ok().map(|(reg, _)| reg.meter());
@@ -311,11 +313,27 @@ async fn view(
     }
     // Frames come until the goodbye (which stops them) or until the seat is dropped.
     let _seat = web.room.seat(&outlet);
+    // Who is typing as the viewer arrives (unless nobody is), then each change.
+    let mut typing = web.shared.registry.watch_typing();
+    if !typing.borrow_and_update().0.is_empty() {
+        typing.mark_changed();
+    }
     loop {
         tokio::select! {
             // The shutdown first: the renderer stops with it, and the viewer gets a goodbye.
             biased;
             reason = shutdown.wait() => return goodbye(&outlet, &reason).await,
+            // A change of who is typing: rare (a spell starts or ends), so told per viewer.
+            Ok(()) = typing.changed() => {
+                let msg = typing_message(&typing.borrow_and_update());
+                let sent = tokio::select! {
+                    r = outlet.send(&msg) => r,
+                    reason = shutdown.wait() => return goodbye(&outlet, &reason).await,
+                };
+                if !sent {
+                    return;
+                }
+            }
             // The socket did not take all of a frame at once: finish it as it drains.
             _ = outlet.backlogged.notified() => {
                 let drained = tokio::select! {
@@ -355,6 +373,14 @@ async fn view(
             },
         }
     }
+}
+
+/// Who is typing, for the page's bar: `{"type":"typing","names":[..],"line":"alice typing"}`
+/// (`line` empty when nobody is).
+fn typing_message(typing: &Typing) -> Wire {
+    let names: Vec<&str> = typing.0.iter().map(|t| t.name.as_ref()).collect();
+    let line = typing.line().unwrap_or_default();
+    Wire::text(serde_json::json!({ "type": "typing", "names": names, "line": line }).to_string())
 }
 
 /// A viewer's message, when it is a request for history rows (`{"type":"history",..}`, see

@@ -4,7 +4,9 @@ use std::process::Command;
 
 use crate::util::*;
 
-fn keygen(tmux: &Tmux, name: &str) -> std::path::PathBuf {
+/// A new ed25519 key pair in the test's directory, named and commented `name`; returns the
+/// private key's path (the public key is beside it, with `.pub`).
+pub fn keygen(tmux: &Tmux, name: &str) -> std::path::PathBuf {
     let path = tmux.path().join(name);
     let out = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])

@@ -28,7 +28,8 @@ fn commands_without_a_share_or_with_a_wrong_name_say_what_to_do() {
     let out = tmux.npair(&["kick", "fun", "7"]);
     assert_stderr_has(&out, "no guest 7 is connected");
     let out = tmux.npair(&["kick", "fun", "seven"]);
-    assert_stderr_has(&out, "'seven' is not a guest id");
+    // Not a number, so a name; nobody has it.
+    assert_stderr_has(&out, "no guest is named 'seven': no guest is connected");
     assert!(tmux.npair_ok(&["status", "notes"]).contains("\"notes\""));
 }
 

@@ -49,7 +49,7 @@ impl Conn {
     }
 
     /// Refuses the connection: the watchdog disconnects it with `msg` (said after "npair: ").
-    fn refuse(&self, msg: String) {
+    pub(super) fn refuse(&self, msg: String) {
         self.phase.send_replace(Phase::Refused(msg));
     }
 

@@ -1,6 +1,7 @@
 //! The connection handler: one [`Conn`] per connection answers russh's callbacks. It admits
-//! by token, registers the guest as it authenticates, grants one terminal session, refuses
-//! everything else with a message, and hands keystrokes of read-write guests to the pty writer.
+//! by token, registers the guest as it authenticates, takes the name it gives (`NPAIR_NAME`),
+//! grants one terminal session, refuses everything else with a message, and hands keystrokes
+//! of read-write guests to the pty writer.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::admission::limiter::FailureLimiter;
 use crate::admission::Ticket;
 use crate::hub::{Input, Source};
 use crate::own::{Escapes, OwnView, Switch};
+use crate::registry::names::{self, NAME_VARIABLE};
 use crate::registry::{Arrival, Kind, Registration};
 use crate::shutdown::Trigger;
 use crate::size::Size;
@@ -40,6 +42,8 @@ pub(super) struct Conn {
     login: Option<Login>,
     /// The guest's SSH version line.
     client: String,
+    /// The name the comment of its listed key gives (`--authorized-keys`).
+    key_name: Option<Arc<str>>,
     /// Kicks this guest; handed to the registry when the guest registers.
     kick: Option<Trigger>,
     /// The guest's place in the registry, from authentication to the end of the connection.
@@ -122,6 +126,7 @@ impl Conn {
             phase,
             login: None,
             client: String::new(),
+            key_name: None,
             kick: Some(kick),
             reg: None,
             admitted: None,
@@ -154,6 +159,7 @@ impl Conn {
             client: self.client.clone(),
             term: None,
             kick,
+            name: self.key_name.clone(),
         };
         match self.shared.registry.register(arrival) {
             Ok((reg, waiting)) => {
@@ -243,6 +249,10 @@ impl russh::server::Handler for Conn {
         let login = self.by_key(user, key.public_key);
         if login.is_some() {
             self.login = login;
+            // A listed key names its holder by its comment, as the host wrote it.
+            self.key_name = (self.shared.authorized_keys.as_ref())
+                .and_then(|keys| keys.comment(key.public_key))
+                .and_then(names::from_key_comment);
         }
         Ok(self.key_answer(login))
     }
@@ -365,11 +375,48 @@ impl russh::server::Handler for Conn {
         session.channel_failure(ch)
     }
 
+    /// The environment: only `NPAIR_NAME`, the name the guest wants to be shown by (`ssh -o
+    /// SetEnv=NPAIR_NAME=alice`), is read; every other variable is refused. The name must be
+    /// given ahead of the session (OpenSSH sends it ahead of the shell request), and one that
+    /// could not be shown as it is (control characters, too long, ...) refuses the guest with
+    /// the reason rather than renaming it behind its back.
+    async fn env_request(
+        &mut self,
+        ch: ChannelId,
+        variable: &str,
+        value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let reg = match &self.reg {
+            Some(reg) if self.ours(ch) && self.guest.is_none() && variable == NAME_VARIABLE => reg,
+            _ => return session.channel_failure(ch),
+        };
+        match names::parse(value) {
+            Ok(name) => {
+                // A name from the key's comment stays: the host wrote it.
+                reg.give_name(name);
+                session.channel_success(ch)
+            }
+            Err(bad) => {
+                self.notice(format!(
+                    "refused guest {} from {}: the name it gave {bad}",
+                    reg.id(),
+                    self.peer
+                ));
+                self.refuse(format!(
+                    "the name in {NAME_VARIABLE} {bad}; give at most {} printable characters, \
+                     for example `ssh -o SetEnv={NAME_VARIABLE}=alice ...`",
+                    names::MAX_NAME_CHARS
+                ));
+                session.channel_failure(ch)
+            }
+        }
+    }
+
     // Not overridden, and so refused by russh's defaults: agent forwarding (`agent_request`
     // answers false), remote forwarding (`tcpip_forward` and `streamlocal_forward` answer
     // false), and every channel type but "session" (direct-tcpip, forwarded-tcpip, x11,
-    // streamlocal: the open is rejected). Environment requests are ignored (no reply, as
-    // OpenSSH clients do not ask for one).
+    // streamlocal: the open is rejected).
 
     async fn window_change_request(
         &mut self,
@@ -407,6 +454,7 @@ impl russh::server::Handler for Conn {
         if !self.ours(ch) || !g.reg.can_type() {
             return Ok(());
         }
+        g.reg.typed();
         let (data, switch) = self.escapes.scan(data);
         if let Some(to) = switch {
             self.switch_view(to).await;

@@ -9,7 +9,7 @@ use russh::ChannelId;
 use super::{refuse_channel, Conn};
 use crate::own::{OwnView, Switch};
 use crate::registry::Registration;
-use crate::ssh::watchdog::Phase;
+use crate::ssh::watchdog::{disconnect_message, Phase};
 use crate::tokens::Role;
 
 impl Conn {
@@ -55,6 +55,15 @@ impl Conn {
             (Some(reg), true) => Arc::clone(reg),
             _ => return session.channel_failure(ch),
         };
+        // Refused after logging in (a name it may not have): the watchdog is disconnecting it
+        // with the reason, and the host has been told; no session opens ahead of that.
+        let refused = match &*self.phase.borrow() {
+            Phase::Refused(reason) => Some(disconnect_message(reason)),
+            _ => None,
+        };
+        if let Some(msg) = refused {
+            return refuse_channel(session, ch, &msg);
+        }
         let mut refusal = self.refusal(&reg);
         let own = if view == Switch::Own && refusal.is_none() {
             if reg.login().role != Role::ReadWrite && !reg.can_type() {

@@ -6,6 +6,7 @@
 //       v inverse, k blink, s strikethrough, o overline, w: one wide character (two columns),
 //       c: one character in a column of its own}; concealed text arrives as blanks
 //   {type:"waiting", id}   (the host has not let this viewer in yet: --approve)
+//   {type:"typing", names, line}   (who is typing now: line "alice, bob typing", or "" for nobody)
 //   {type:"ended", reason}
 //   {type:"history", id, pane, label, active, start, total, first, rows:[runs, ...]}
 //     (or {type:"history", id, error}): the answer to {type:"history", id, pane?, before?, after?},
@@ -298,18 +299,28 @@ function connect() {
     else if (m.type === 'hello') $('session').textContent = m.session;
     else if (m.type === 'waiting') setState('waiting', 'waiting for the host to let you in (guest ' + m.id + ')…');
     else if (m.type === 'history') onHistory(m);
+    else if (m.type === 'typing') showTyping(m.line);
     else if (m.type === 'ended') end(m.reason);
   };
   sock.onclose = () => {
     if (ended) return;
+    // Unknown until the server says again, as it does when the page reconnects.
+    showTyping('');
     const delay = Math.min(5000, 250 * 2 ** Math.min(attempts, 5));
     setState('reconnecting', 'disconnected; reconnecting in ' + (delay / 1000).toFixed(1) + ' s…');
     setTimeout(connect, delay);
   };
 }
 
+function showTyping(line) {
+  const el = $('typing');
+  el.textContent = line || '';
+  el.hidden = !line;
+}
+
 function end(reason) {
   ended = true;
+  showTyping('');
   setState('ended', 'ended');
   $('ended-text').textContent = 'The share has ended' + (reason && reason !== 'the share has ended' ? ': ' + reason : '') + '. This page will not update any more.';
   $('ended').hidden = false;
