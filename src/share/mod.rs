@@ -53,6 +53,8 @@ pub struct Config {
     pub web: Option<SocketAddr>,
     /// Why the web viewer is off when the host did not turn it off, for the banner.
     pub web_off: Option<String>,
+    /// The web viewer is served over HTTPS only, with this certificate (`--tls-cert`).
+    pub tls: Option<crate::web::tls::TlsFiles>,
     /// Web observers may scroll back (not `--no-scrollback`).
     pub scrollback: bool,
     /// No read-write token at all (`--read-only`).

@@ -182,6 +182,7 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
                 history,
                 shutdown: shutdown.clone(),
                 tasks: tasks.clone(),
+                tls: plan.tls.clone().inspect(|t| t.tell(notice_tx.clone())),
             },
         ));
     }

@@ -11,6 +11,10 @@
 //! come meanwhile skip it, and once the backlog is written it gets the latest frame (in full,
 //! when it missed one). So a slow viewer holds at most one frame's bytes, never a queue.
 //!
+//! Over HTTPS the outlet also owns the viewer's TLS connection ([`Link`]): a message is
+//! encrypted into it and its records written the same way, and the records not yet written
+//! are the backlog.
+//!
 //! What a viewer sends (requests for history rows, pings, a close) is parsed by tungstenite's
 //! protocol state ([`Inbound`]); its replies (pongs, the close) go through the outlet too.
 
@@ -29,6 +33,7 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 
 use super::render::Frame;
+use super::tls::link::Link;
 use crate::registry::Meter;
 use crate::shutdown::{Shutdown, FAREWELL_TIMEOUT};
 
@@ -74,6 +79,8 @@ pub struct Outlet {
     frames: watch::Receiver<Arc<Frame>>,
     /// Counts what is written, for `npair status` (none for a viewer that was refused).
     meter: Option<Meter>,
+    /// Over HTTPS: reads go through the TLS connection in `state`.
+    tls: bool,
     state: Mutex<State>,
     /// Wakes the viewer's task when the backlog needs writing (or the socket broke).
     pub backlogged: Notify,
@@ -83,6 +90,9 @@ pub struct Outlet {
 struct State {
     /// What the socket has not taken yet, in order; the first may be partly written.
     backlog: VecDeque<Bytes>,
+    /// Over HTTPS, the viewer's TLS connection: messages are encrypted into it, and its
+    /// records not written yet are the backlog instead.
+    tls: Option<Link>,
     /// The last frame this viewer was given (written, or in the backlog); `None`: the next
     /// one goes in full.
     last: Option<u64>,
@@ -92,9 +102,18 @@ struct State {
     broken: bool,
 }
 
+impl State {
+    /// Whether bytes wait for the socket.
+    fn pending(&self) -> bool {
+        !self.backlog.is_empty() || self.tls.as_ref().is_some_and(Link::pending)
+    }
+}
+
 impl Outlet {
+    /// `tls`: the viewer's TLS connection, over HTTPS.
     pub fn new(
         stream: Arc<TcpStream>,
+        tls: Option<Link>,
         frames: watch::Receiver<Arc<Frame>>,
         meter: Option<Meter>,
     ) -> Outlet {
@@ -102,7 +121,11 @@ impl Outlet {
             stream,
             frames,
             meter,
-            state: Mutex::default(),
+            tls: tls.is_some(),
+            state: Mutex::new(State {
+                tls,
+                ..State::default()
+            }),
             backlogged: Notify::new(),
         }
     }
@@ -112,8 +135,7 @@ impl Outlet {
     /// skips it (it gets the latest once the backlog is written).
     pub fn offer(&self, frame: &Frame) {
         let mut s = self.state.lock();
-        if !s.seated || s.broken || s.last.is_some_and(|l| l >= frame.seq) || !s.backlog.is_empty()
-        {
+        if !s.seated || s.broken || s.last.is_some_and(|l| l >= frame.seq) || s.pending() {
             return;
         }
         let msg = frame.message_after(s.last).bytes.clone();
@@ -147,15 +169,25 @@ impl Outlet {
         if s.broken {
             return;
         }
-        s.backlog.push_back(msg);
+        match &mut s.tls {
+            Some(link) => s.broken = link.seal(&msg).is_err(),
+            None => s.backlog.push_back(msg),
+        }
         self.flush(s);
-        if s.broken || !s.backlog.is_empty() {
+        if s.broken || s.pending() {
             self.backlogged.notify_one();
         }
     }
 
     /// Writes the backlog, in order, until the socket takes no more (or broke).
     fn flush(&self, s: &mut State) {
+        if let Some(link) = &mut s.tls {
+            match link.flush(&self.stream) {
+                Ok(n) => self.sent(n),
+                Err(_) => s.broken = true,
+            }
+            return;
+        }
         while let Some(front) = s.backlog.front_mut() {
             match self.stream.try_write(front) {
                 Ok(n) => {
@@ -192,10 +224,10 @@ impl Outlet {
                 if s.broken {
                     return false;
                 }
-                if s.backlog.is_empty() {
+                if !s.pending() {
                     drop(s);
                     self.offer_latest();
-                    if self.state.lock().backlog.is_empty() {
+                    if !self.state.lock().pending() {
                         return true;
                     }
                 }
@@ -367,7 +399,22 @@ struct Io<'a> {
 
 impl Read for Io<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.try_read(buf)
+        if !self.outlet.tls {
+            return self.stream.try_read(buf);
+        }
+        let mut s = self.outlet.state.lock();
+        let Some(link) = &mut s.tls else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let read = link.read(self.stream, buf);
+        // Reading may have made rustls answer (an alert, a key update).
+        if s.pending() {
+            self.outlet.flush(&mut s);
+            if s.broken || s.pending() {
+                self.outlet.backlogged.notify_one();
+            }
+        }
+        read
     }
 }
 
@@ -421,7 +468,7 @@ mod tests {
         const PAD: usize = 10_000;
         let (viewer, server) = pair().await;
         let (tx, rx) = watch::channel(frame(1, PAD));
-        let outlet = Arc::new(Outlet::new(server, rx, None));
+        let outlet = Arc::new(Outlet::new(server, None, rx, None));
         outlet.seat(true);
         // The viewer reads nothing while 200 frames of 10 KB go out: far more than the
         // sockets' buffers hold.
