@@ -97,7 +97,11 @@ impl Bound {
     pub(super) fn reach(&self, cfg: &Config, tokens: Arc<Tokens>) -> Result<Reach> {
         let port = self.addresses()?[0].port();
         let web = match (&self.web, cfg.web) {
-            (Some(l), Some(addr)) => Some((banner_host(addr.ip()), l.local_addr()?.port())),
+            (Some(l), Some(addr)) => Some(crate::logins::Web {
+                host: banner_host(addr.ip()),
+                port: l.local_addr()?.port(),
+                https: cfg.tls.is_some(),
+            }),
             _ => None,
         };
         let via = self
