@@ -89,7 +89,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     // it has read the logins.
     let mut signals = attach::Signals::new()?;
     let tokens = Arc::new(Tokens::generate(cfg.read_only));
-    let reach = Arc::new(bound.reach(&cfg, Arc::clone(&tokens))?);
+    let reach = Arc::new(bound.reach(&cfg, plan.tls.as_deref(), Arc::clone(&tokens))?);
     let first_login = banner::print(
         &cfg,
         &plan.name,

@@ -68,6 +68,28 @@ pub fn load(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey>
     })
 }
 
+/// The host to print in the viewer's URL: `banner` (the address npair found, or was given)
+/// when the certificate is for it, else the certificate's first DNS name that is not a
+/// wildcard (`tailscale cert` and certbot issue names, never addresses: a URL with the address
+/// would fail in every browser), else `banner` all the same.
+pub fn url_host(key: &CertifiedKey, banner: &str) -> String {
+    use rustls::pki_types::ServerName;
+    let Some(cert) = key
+        .end_entity_cert()
+        .ok()
+        .and_then(|der| webpki::EndEntityCert::try_from(der).ok())
+    else {
+        return banner.to_owned();
+    };
+    let named = ServerName::try_from(banner)
+        .is_ok_and(|name| cert.verify_is_valid_for_subject_name(&name).is_ok());
+    if named {
+        return banner.to_owned();
+    }
+    let first = cert.valid_dns_names().find(|n| !n.starts_with('*'));
+    first.unwrap_or(banner).to_owned()
+}
+
 /// Serves the certificate the files hold now: at a new connection, at most once a
 /// [`RELOAD_CHECK_INTERVAL`], the files are looked at, and read again when they changed. A
 /// renewal that cannot be used keeps the certificate served before, and the host is told.
@@ -120,7 +142,7 @@ impl Reloading {
     }
 
     /// The certificate to serve, read again first if the files changed.
-    fn latest(&self) -> Arc<CertifiedKey> {
+    pub fn latest(&self) -> Arc<CertifiedKey> {
         let mut cur = self.current.lock();
         if cur.checked.elapsed() < RELOAD_CHECK_INTERVAL {
             return Arc::clone(&cur.key);
@@ -152,5 +174,36 @@ impl Reloading {
 impl ResolvesServerCert for Reloading {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.latest())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certified(names: &[&str]) -> CertifiedKey {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let made = rcgen::generate_simple_self_signed(names).unwrap();
+        let key = PrivateKeyDer::try_from(made.signing_key.serialize_der()).unwrap();
+        let provider = rustls::crypto::ring::default_provider();
+        CertifiedKey::from_der(vec![made.cert.der().clone()], key, &provider).unwrap()
+    }
+
+    #[test]
+    fn the_url_names_the_address_when_the_certificate_does_else_its_first_name() {
+        let mkcert = certified(&["laptop.local", "192.168.1.20"]);
+        assert_eq!(url_host(&mkcert, "192.168.1.20"), "192.168.1.20");
+        assert_eq!(url_host(&mkcert, "10.0.0.5"), "laptop.local");
+        let tailnet = certified(&["laptop.tail1234.ts.net"]);
+        assert_eq!(
+            url_host(&tailnet, "100.101.102.103"),
+            "laptop.tail1234.ts.net"
+        );
+        let wild = certified(&["*.example.com", "pair.example.com"]);
+        assert_eq!(url_host(&wild, "10.0.0.1"), "pair.example.com");
+        assert_eq!(
+            url_host(&certified(&["*.example.com"]), "10.0.0.1"),
+            "10.0.0.1"
+        );
     }
 }

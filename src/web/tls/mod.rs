@@ -71,6 +71,11 @@ impl Tls {
         })
     }
 
+    /// The host to print in the viewer's URL for `banner`: see [`cert::url_host`].
+    pub fn url_host(&self, banner: &str) -> String {
+        cert::url_host(&self.certificate.latest(), banner)
+    }
+
     /// Where renewals of the certificate are told to the host.
     pub fn tell(&self, notices: mpsc::Sender<String>) {
         self.certificate.tell(notices);
