@@ -125,8 +125,12 @@ fn client_config(keep: &Arc<Keep>) -> Arc<ClientConfig> {
 
 /// A TLS connection to `127.0.0.1:port`, and the certificate the server presented (DER).
 pub async fn connect(port: u16) -> std::io::Result<(TlsStream<TcpStream>, Vec<u8>)> {
+    handshake(TcpStream::connect(("127.0.0.1", port)).await?).await
+}
+
+/// The TLS handshake on a connected socket, and the certificate the server presented (DER).
+pub async fn handshake(tcp: TcpStream) -> std::io::Result<(TlsStream<TcpStream>, Vec<u8>)> {
     let keep = keeper();
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
     let name = ServerName::try_from("localhost").unwrap();
     let stream = tokio_rustls::TlsConnector::from(client_config(&keep))
         .connect(name, tcp)
