@@ -15,7 +15,9 @@ use tokio::net::TcpStream;
 
 /// A viewer's TLS connection, taken back from the handshake's stream.
 pub struct Link {
-    conn: ServerConnection,
+    /// Boxed: a rustls connection is kilobytes, and a plain-HTTP viewer's outlet (whose
+    /// `Option<Link>` is `None`) should not carry its size.
+    conn: Box<ServerConnection>,
 }
 
 impl Link {
@@ -24,7 +26,9 @@ impl Link {
         // a whole screen's frame can be larger. The outlet bounds what waits instead: a frame
         // is never offered while one is still being written.
         conn.set_buffer_limit(None);
-        Link { conn }
+        Link {
+            conn: Box::new(conn),
+        }
     }
 
     /// Encrypts `msg` into this viewer's buffer, after whatever waits there.
@@ -90,5 +94,14 @@ impl Write for Socket<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_plain_viewers_outlet_carries_a_pointer_not_a_tls_connection() {
+        let size = std::mem::size_of::<Option<super::Link>>();
+        assert_eq!(size, std::mem::size_of::<usize>());
     }
 }
