@@ -117,10 +117,14 @@ pub async fn serve(listener: TcpListener, shared: WebShared) {
                 match tls {
                     None => http(tcp, peer, app, false).await,
                     // The handshake holds the ticket too: it is a connection not yet a viewer.
+                    // Boxed, so that a plain connection's task is not the size of a TLS one.
                     Some(tls) => {
-                        if let Some(stream) = tls.accept(tcp).await {
-                            http(stream, peer, app, true).await;
-                        }
+                        Box::pin(async move {
+                            if let Some(stream) = tls.accept(tcp).await {
+                                http(stream, peer, app, true).await;
+                            }
+                        })
+                        .await
                     }
                 }
             };
