@@ -28,7 +28,8 @@ pub enum Command {
     /// every run and die with npair. Detach (tmux prefix + d), run `npair stop`, or send
     /// SIGINT/SIGTERM to end the share: guests are disconnected and the tmux session lives on.
     /// Sharing a session that is already shared shows its status instead.
-    Share(ShareArgs),
+    // Boxed: the other commands are a few bytes, and this one is read once.
+    Share(Box<ShareArgs>),
 
     /// Show a running share: its logins, host key, uptime, rules, the session's size and size
     /// policy, and one line per guest (id, role rw/ro/web, address, client, terminal size, time
