@@ -18,7 +18,9 @@
 //! `NPAIR_BENCH_QUICK=1` runs 20 keystrokes a row and only the 0- and 10-viewer rows, to try
 //! the harness. `NPAIR_BENCH_SHARE_ARGS="--no-scrollback"` adds arguments to npair's share
 //! (space-separated), e.g. to measure it without the scrollback. `NPAIR_BENCH_VIEWERS=1000`
-//! runs only the rows named (comma-separated viewer counts).
+//! runs only the rows named (comma-separated viewer counts). `NPAIR_BENCH_TLS=1` serves npair's
+//! page over HTTPS with a certificate the bench makes (the page's Chromium trusts its key, the
+//! viewers speak TLS), to set beside a plain run: what TLS costs per viewer.
 
 // The tests' harness; this bench uses a part of it, so the rest is dead code here.
 #[allow(dead_code)]
@@ -142,6 +144,13 @@ struct Share {
     port: u16,
     /// The WebSocket subprotocol the server insists on, if any.
     protocol: Option<&'static str>,
+    /// Served over HTTPS (`NPAIR_BENCH_TLS`): the certificate's Chromium flag.
+    tls: Option<String>,
+}
+
+/// `NPAIR_BENCH_TLS`: npair's rows over HTTPS.
+fn over_tls() -> bool {
+    std::env::var_os("NPAIR_BENCH_TLS").is_some_and(|v| v != "0")
 }
 
 fn private_session() -> Tmux {
@@ -155,22 +164,33 @@ impl Share {
     fn npair() -> Share {
         let tmux = private_session();
         let extra = std::env::var("NPAIR_BENCH_SHARE_ARGS").unwrap_or_default();
-        let mut args = vec!["--web", "127.0.0.1:0"];
-        args.extend(extra.split_whitespace());
+        let mut args: Vec<String> = vec!["--web".into(), "127.0.0.1:0".into()];
+        args.extend(extra.split_whitespace().map(str::to_owned));
+        let tls = over_tls().then(|| {
+            let cert = util::tls::Cert::loopback();
+            let (c, k) = cert.write(tmux.path());
+            for (opt, file) in [("--tls-cert", c), ("--tls-key", k)] {
+                args.extend([opt.to_owned(), file.display().to_string()]);
+            }
+            cert.chromium_flag()
+        });
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let host = Term::host_with(&tmux, SESSION, COLS, ROWS, &args);
         let page = host.json()["web_url"].as_str().unwrap().to_owned();
         host.wait_text("$");
         let port = page
             .strip_prefix("http://127.0.0.1:")
+            .or_else(|| page.strip_prefix("https://127.0.0.1:"))
             .and_then(|r| r.split('/').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("not a loopback web_url: {page}"));
         Share {
             pid: host.pid(),
-            ws: format!("{page}/ws").replacen("http://", "ws://", 1),
+            ws: format!("{page}/ws").replacen("http", "ws", 1),
             page,
             port,
             protocol: None,
+            tls,
             host,
             tmux,
         }
@@ -205,6 +225,7 @@ impl Share {
             ws: format!("ws://{addr}/ws"),
             port,
             protocol: Some("v1.alis"),
+            tls: None,
             host,
             tmux,
         }
@@ -324,7 +345,7 @@ impl Stamp {
 async fn viewer(
     share: &Share,
     from: std::net::Ipv4Addr,
-    mut each: impl FnMut(&Message) + Send + 'static,
+    each: impl FnMut(&Message) + Send + 'static,
 ) -> Result<JoinHandle<()>, String> {
     let sock = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
     sock.bind((from, 0).into()).map_err(|e| e.to_string())?;
@@ -340,8 +361,24 @@ async fn viewer(
     // A small read buffer: tungstenite zeroes its read buffer (128 KiB by default) before every
     // read, which with 1,000 viewers cost this process more CPU than either server's whole
     // fan-out, on the same two cores as the programs measured.
+    if share.tls.is_some() {
+        let (tls, _) = util::tls::handshake(tcp).await.map_err(|e| e.to_string())?;
+        return read_all(req, tls, each).await;
+    }
+    read_all(req, tcp, each).await
+}
+
+/// The WebSocket handshake on `stream`, then a task that reads every message into `each`.
+async fn read_all<S>(
+    req: tokio_tungstenite::tungstenite::handshake::client::Request,
+    stream: S,
+    mut each: impl FnMut(&Message) + Send + 'static,
+) -> Result<JoinHandle<()>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let config = WebSocketConfig::default().read_buffer_size(4096);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(req, tcp, Some(config))
+    let (ws, _) = tokio_tungstenite::client_async_with_config(req, stream, Some(config))
         .await
         .map_err(|e| e.to_string())?;
     Ok(tokio::spawn(ws.for_each(move |m| {
@@ -423,7 +460,8 @@ fn measure(rt: &Runtime, mut share: Share, extra: usize) -> Row {
 
 /// The page, open and showing the prompt.
 fn open_page(share: &Share) -> Browser {
-    let mut page = Browser::open(&share.page, 1200, 800);
+    let flags: Vec<String> = share.tls.iter().cloned().collect();
+    let mut page = Browser::open_with(&share.page, 1200, 800, &flags);
     page.wait_for("the prompt", &ready(), |v| v.as_bool() == Some(true));
     page
 }
@@ -636,6 +674,9 @@ fn main() {
          like npair's page)",
         samples()
     );
+    if over_tls() {
+        println!("npair's page and viewers over HTTPS (NPAIR_BENCH_TLS): a self-made P-256 certificate, TLS 1.3");
+    }
     println!("        | npair                                 | asciinema                             | npair/asciinema");
     println!("viewers | p50 ms p99 ms max ms  RSS KiB KiB/vwr | p50 ms p99 ms max ms  RSS KiB KiB/vwr |   p50   p99 KiB/vwr");
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -14,11 +14,31 @@ fn ssh_command(host: &str, port: u16, token: &str) -> String {
 }
 
 /// The viewer's URL; an IPv6 host goes in brackets.
-fn web_url(host: &str, port: u16, ro_token: &str) -> String {
+fn web_url(web: &Web, host: &str, port: u16, ro_token: &str) -> String {
+    let scheme = web.scheme();
     if host.contains(':') {
-        format!("http://[{host}]:{port}/{ro_token}")
+        format!("{scheme}://[{host}]:{port}/{ro_token}")
     } else {
-        format!("http://{host}:{port}/{ro_token}")
+        format!("{scheme}://{host}:{port}/{ro_token}")
+    }
+}
+
+/// The web viewer, as the logins show it.
+#[derive(Clone, Debug)]
+pub struct Web {
+    pub host: String,
+    pub port: u16,
+    /// Served over HTTPS only (`--tls-cert`).
+    pub https: bool,
+}
+
+impl Web {
+    fn scheme(&self) -> &'static str {
+        if self.https {
+            "https"
+        } else {
+            "http"
+        }
     }
 }
 
@@ -28,20 +48,20 @@ fn web_url(host: &str, port: u16, ro_token: &str) -> String {
 pub struct Reach {
     host: String,
     port: u16,
-    /// The web viewer's host and port.
-    web: Option<(String, u16)>,
+    /// The web viewer.
+    web: Option<Web>,
     /// The jump box, and the ports forwarded there now (sent by `via::supervise`).
     via: Option<(via::Jump, watch::Receiver<via::Forwards>)>,
     tokens: Arc<Tokens>,
 }
 
 impl Reach {
-    /// `host:port` for SSH guests on the LAN, the viewer's `web` host and port, and the
+    /// `host:port` for SSH guests on the LAN, the viewer's `web` address and scheme, and the
     /// forward through a jump box with the ports it holds now.
     pub fn new(
         host: String,
         port: u16,
-        web: Option<(String, u16)>,
+        web: Option<Web>,
         via: Option<(via::Jump, watch::Receiver<via::Forwards>)>,
         tokens: Arc<Tokens>,
     ) -> Reach {
@@ -61,8 +81,13 @@ impl Reach {
         let through = self
             .via
             .as_ref()
-            .map(|(jump, ports)| Logins::via(jump, *ports.borrow(), &tokens));
+            .map(|(jump, ports)| Logins::via(jump, *ports.borrow(), &tokens, self.https()));
         (lan, through)
+    }
+
+    /// Whether the web viewer is served over HTTPS.
+    pub fn https(&self) -> bool {
+        self.web.as_ref().is_some_and(|w| w.https)
     }
 
     /// The logins as `npair status` and `npair rotate` show them.
@@ -107,28 +132,29 @@ pub struct Logins {
 }
 
 impl Logins {
-    /// Guests on the LAN or VPN, straight to npair. `web`: the viewer's host and port.
-    fn lan(host: &str, port: u16, tokens: &Current, web: Option<(String, u16)>) -> Logins {
+    /// Guests on the LAN or VPN, straight to npair. `web`: the viewer.
+    fn lan(host: &str, port: u16, tokens: &Current, web: Option<Web>) -> Logins {
         Logins {
             host: host.to_owned(),
             port,
             rw: tokens.rw.as_deref().map(|t| ssh_command(host, port, t)),
             ro: ssh_command(host, port, &tokens.ro),
-            web_url: web.map(|(h, p)| web_url(&h, p, &tokens.ro)),
+            web_url: web.map(|w| web_url(&w, &w.host, w.port, &tokens.ro)),
             how: None,
             web_tunnel: None,
         }
     }
 
     /// Guests anywhere the jump box is reachable.
-    fn via(jump: &via::Jump, ports: via::Forwards, tokens: &Current) -> Logins {
+    /// `https`: the viewer is served over HTTPS, for a certificate with the jump box's name.
+    fn via(jump: &via::Jump, ports: via::Forwards, tokens: &Current, https: bool) -> Logins {
+        let web = |port| Web {
+            host: jump.host.clone(),
+            port,
+            https,
+        };
         if ports.reachable {
-            let mut l = Logins::lan(
-                &jump.host,
-                ports.ssh,
-                tokens,
-                ports.web.map(|w| (jump.host.clone(), w)),
-            );
+            let mut l = Logins::lan(&jump.host, ports.ssh, tokens, ports.web.map(web));
             l.how = Some(format!(
                 "through {jump}: its sshd lets forwarded ports be reached from outside (GatewayPorts), so guests connect to it directly"
             ));
@@ -147,8 +173,9 @@ impl Logins {
             )),
             web_tunnel: ports.web.map(|w| {
                 let p = jump.port.map(|p| format!(" -p {p}")).unwrap_or_default();
+                let scheme = web(w).scheme();
                 format!(
-                    "ssh -N -L 8022:localhost:{w}{p} {}, then open http://localhost:8022/{}",
+                    "ssh -N -L 8022:localhost:{w}{p} {}, then open {scheme}://localhost:8022/{}",
                     jump.destination,
                     tokens.ro
                 )

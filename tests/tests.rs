@@ -59,6 +59,8 @@ mod size_policy;
 mod sizes;
 #[path = "cases/socket.rs"]
 mod socket;
+#[path = "cases/tls.rs"]
+mod tls;
 #[path = "cases/via.rs"]
 mod via;
 #[path = "cases/web.rs"]

@@ -33,7 +33,8 @@ pub enum Command {
     /// A guest is known by its key's comment (--authorized-keys), else by the name it gives
     /// (`ssh -o SetEnv=NPAIR_NAME=alice ...`: at most 32 printable characters, or it is refused),
     /// else as `guest N`; while guests type, the status line says who (`alice typing`).
-    Share(ShareArgs),
+    // Boxed: the other commands are a few bytes, and this one is read once.
+    Share(Box<ShareArgs>),
 
     /// Show a running share: its logins, host key, uptime, rules, and one line per guest (id,
     /// role rw/ro/web, name, address, client, terminal size, time connected, when it last
@@ -297,8 +298,18 @@ pub struct ShareArgs {
     pub web: Option<SocketAddr>,
 
     /// Do not serve the web viewer
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub no_web: bool,
+
+    /// Serve the web viewer over HTTPS only, with this certificate (PEM, its chain after it,
+    /// as `tailscale cert`, mkcert or certbot write it); needs --tls-key. Renewed files are
+    /// served from the next connection on, without a restart
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Web observers cannot scroll back: npair starts no tmux control-mode client to keep what
     /// scrolls off (tmux before 3.7 can crash if a window changes as one attaches)
@@ -420,6 +431,10 @@ impl ShareArgs {
             Some(p) => p,
             None => crate::keys::default_path()?,
         };
+        let tls = self
+            .tls_cert
+            .zip(self.tls_key)
+            .map(|(cert, key)| crate::web::tls::TlsFiles { cert, key });
         let (web, web_off) = match (self.no_web, self.web, &self.authorized_keys) {
             (true, _, _) => (None, None),
             (false, Some(addr), _) => (Some(addr), None),
@@ -428,6 +443,13 @@ impl ShareArgs {
             (false, None, Some(_)) => (None, Some(WEB_OFF_FOR_KEYS.to_owned())),
             (false, None, None) => (Some(DEFAULT_WEB), None),
         };
+        if let (Some(files), None) = (&tls, web) {
+            bail!(
+                "--tls-cert {} is for the web viewer, which is off with --authorized-keys; \
+                 give --web ADDR:PORT to serve it over HTTPS, or leave out --tls-cert and --tls-key",
+                files.cert.display()
+            );
+        }
         Ok(Config {
             session: self.session,
             create: self.create,
@@ -439,6 +461,7 @@ impl ShareArgs {
             json: self.json,
             web,
             web_off,
+            tls,
             scrollback: !self.no_scrollback,
             via: self
                 .via

@@ -65,7 +65,7 @@ pub(super) fn print(
         }
         writeln!(out, "  read-only   {}", main.ro)?;
         if let Some(url) = &main.web_url {
-            writeln!(out, "  web (read-only)  {url}")?;
+            writeln!(out, "  web (read-only)  {url}{}", unencrypted(reach))?;
         }
         if let Some(t) = &main.web_tunnel {
             writeln!(out, "  web (read-only)  {t}")?;
@@ -88,6 +88,16 @@ pub(super) fn print(
     }
     out.flush()?;
     Ok(main.rw.clone().unwrap_or(main.ro.clone()))
+}
+
+/// After a plain-HTTP URL: that the page and its token cross the network in the clear, and
+/// how to change that.
+fn unencrypted(reach: &Reach) -> &'static str {
+    if reach.https() {
+        ""
+    } else {
+        "   (unencrypted: --tls-cert/--tls-key for HTTPS)"
+    }
 }
 
 /// The read-write login that joins in an own view: a word after the login, and a terminal

@@ -54,6 +54,8 @@ pub struct Config {
     pub web: Option<SocketAddr>,
     /// Why the web viewer is off when the host did not turn it off, for the banner.
     pub web_off: Option<String>,
+    /// The web viewer is served over HTTPS only, with this certificate (`--tls-cert`).
+    pub tls: Option<crate::web::tls::TlsFiles>,
     /// Web observers may scroll back (not `--no-scrollback`).
     pub scrollback: bool,
     /// No read-write token at all (`--read-only`).
@@ -88,7 +90,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     // it has read the logins.
     let mut signals = attach::Signals::new()?;
     let tokens = Arc::new(Tokens::generate(cfg.read_only));
-    let reach = Arc::new(bound.reach(&cfg, Arc::clone(&tokens))?);
+    let reach = Arc::new(bound.reach(&cfg, plan.tls.as_deref(), Arc::clone(&tokens))?);
     let first_login = banner::print(
         &cfg,
         &plan.name,

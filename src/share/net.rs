@@ -13,6 +13,7 @@ use super::Config;
 use crate::logins::Reach;
 use crate::tokens::Tokens;
 use crate::via;
+use crate::web::tls::Tls;
 
 /// Raises the soft limit on open descriptors to the hard one, as servers do: every guest and
 /// web viewer is a socket, and many systems start programs at a soft limit of 1024, far below
@@ -94,10 +95,23 @@ impl Bound {
     }
 
     /// Where guests reach this share, for whatever tokens are current.
-    pub(super) fn reach(&self, cfg: &Config, tokens: Arc<Tokens>) -> Result<Reach> {
+    /// `tls`: the web viewer's certificate, whose name the URL uses.
+    pub(super) fn reach(
+        &self,
+        cfg: &Config,
+        tls: Option<&Tls>,
+        tokens: Arc<Tokens>,
+    ) -> Result<Reach> {
         let port = self.addresses()?[0].port();
         let web = match (&self.web, cfg.web) {
-            (Some(l), Some(addr)) => Some((banner_host(addr.ip()), l.local_addr()?.port())),
+            (Some(l), Some(addr)) => {
+                let host = banner_host(addr.ip());
+                Some(crate::logins::Web {
+                    host: tls.map_or_else(|| host.clone(), |t| t.url_host(&host)),
+                    port: l.local_addr()?.port(),
+                    https: tls.is_some(),
+                })
+            }
             _ => None,
         };
         let via = self

@@ -2,6 +2,7 @@
 //! naming the value and what to do.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
@@ -11,6 +12,7 @@ use crate::host;
 use crate::keys::AuthorizedKeys;
 use crate::size::{Size, SizePolicy};
 use crate::tmux::{self, Tmux};
+use crate::web::tls::Tls;
 
 /// What the checks found: the session to share and how.
 pub(super) struct Plan {
@@ -30,6 +32,8 @@ pub(super) struct Plan {
     /// The TERM our tmux client runs under: the host's, or xterm-256color when headless.
     pub(super) term: String,
     pub(super) authorized_keys: Option<AuthorizedKeys>,
+    /// The web viewer's certificate, read (`--tls-cert`).
+    pub(super) tls: Option<Arc<Tls>>,
     /// Our tmux counts U+FE0F as widening (see [`tmux::counts_vs16_wide`]).
     pub(super) vs16_wide: bool,
 }
@@ -76,6 +80,9 @@ pub(super) fn check(cfg: &Config) -> Result<Plan> {
         .as_deref()
         .map(AuthorizedKeys::load)
         .transpose()?;
+    // Before anything listens: a certificate that cannot be served is an error now, not a
+    // page that never loads.
+    let tls = cfg.tls.as_ref().map(Tls::load).transpose()?.map(Arc::new);
     let base = if attached {
         host::size().unwrap_or(cfg.size)
     } else {
@@ -103,6 +110,7 @@ pub(super) fn check(cfg: &Config) -> Result<Plan> {
         base,
         term,
         authorized_keys,
+        tls,
         vs16_wide,
     })
 }

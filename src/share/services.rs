@@ -211,6 +211,7 @@ fn start_web(
         shutdown,
         tasks,
         registry,
+        notices,
         ..
     } = ctx;
     let frames = web::render::start(Arc::clone(&screen.hub), (*shutdown).clone(), tasks);
@@ -236,6 +237,7 @@ fn start_web(
             history,
             shutdown: (*shutdown).clone(),
             tasks: (*tasks).clone(),
+            tls: plan.tls.clone().inspect(|t| t.tell((*notices).clone())),
         },
     ));
 }

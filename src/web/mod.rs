@@ -11,6 +11,7 @@
 pub mod history;
 pub mod outlet;
 pub mod render;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +23,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tungstenite::Message;
@@ -35,6 +37,7 @@ use crate::tokens::{Login, Tokens};
 use history::History;
 use outlet::{Inbound, Outlet, Room, Wire};
 use render::Frame;
+use tls::Tls;
 
 const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
@@ -69,6 +72,8 @@ pub struct WebShared {
     pub shutdown: Shutdown,
     /// Viewer tasks run here, so that `share` waits for their goodbyes.
     pub tasks: TaskTracker,
+    /// HTTPS only, with this certificate (`--tls-cert`); `None`: plain HTTP.
+    pub tls: Option<Arc<Tls>>,
 }
 
 struct Web {
@@ -93,6 +98,7 @@ pub async fn serve(listener: TcpListener, shared: WebShared) {
         room,
     });
     let tasks = web.shared.tasks.clone();
+    let tls = web.shared.tls.clone();
     let app = axum::Router::new().fallback(route).with_state(web);
     let admission = Admission::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDR);
     loop {
@@ -105,20 +111,24 @@ pub async fn serve(listener: TcpListener, shared: WebShared) {
         let (ticket, pushed_out) = admission.admit(peer.ip());
         let app = app.clone();
         let mut shutdown = shutdown.clone();
+        let tls = tls.clone();
         tasks.spawn(async move {
             let _ticket = ticket;
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    tower::ServiceExt::oneshot(app.clone(), req.map(Body::new))
-                },
-            );
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(MAX_HEADER_BYTES)
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .with_upgrades();
+            let conn = async move {
+                match tls {
+                    None => http(tcp, peer, app, false).await,
+                    // The handshake holds the ticket too: it is a connection not yet a viewer.
+                    // Boxed, so that a plain connection's task is not the size of a TLS one.
+                    Some(tls) => {
+                        Box::pin(async move {
+                            if let Some(stream) = tls.accept(tcp).await {
+                                http(stream, peer, app, true).await;
+                            }
+                        })
+                        .await
+                    }
+                }
+            };
             tokio::select! {
                 _ = conn => {}
                 _ = pushed_out => {}
@@ -128,6 +138,34 @@ pub async fn serve(listener: TcpListener, shared: WebShared) {
             }
         });
     }
+}
+
+/// Serves HTTP on one connection (plain, or over TLS: `https`) until it ends or is upgraded.
+async fn http<I>(io: I, peer: SocketAddr, app: axum::Router, https: bool)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let hsts = https.then(|| tls::hsts(&req)).flatten();
+            let resp = tower::ServiceExt::oneshot(app.clone(), req.map(Body::new));
+            async move {
+                let mut resp = resp.await?;
+                if let Some(v) = hsts {
+                    resp.headers_mut()
+                        .insert(header::STRICT_TRANSPORT_SECURITY, v);
+                }
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
+        .await;
 }
 
 fn html_escape(s: &str) -> String {
@@ -238,17 +276,12 @@ fn upgrade(web: Arc<Web>, mut req: Request, login: Login, peer: SocketAddr) -> R
     let upgraded = hyper::upgrade::on(&mut req);
     // Tracked, so that the share waits for this viewer's goodbye.
     web.shared.tasks.clone().spawn(async move {
-        // The connection is the server's own TCP stream (see `serve`), with whatever the
-        // viewer sent after its request.
-        let Ok(Ok(parts)) = upgraded.await.map(|u| u.downcast::<TokioIo<TcpStream>>()) else {
+        // The connection is the server's own TCP stream (see `serve`), and its TLS connection
+        // over HTTPS, with whatever the viewer sent after its request.
+        let Some(socket) = upgraded.await.ok().and_then(tls::reclaim) else {
             return;
         };
-        // A copy of the few bytes read past the request, so that the HTTP server's read
-        // buffer (8 KiB, which they are a slice of) is freed now, not when the viewer leaves.
-        let read = parts.read_buf.to_vec();
-        let stream = Arc::new(parts.io.into_inner());
-        drop(parts.read_buf);
-        view(stream, read, web, login, peer, client).await;
+        view(socket, web, login, peer, client).await;
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -265,8 +298,7 @@ fn upgrade(web: Arc<Web>, mut req: Request, login: Login, peer: SocketAddr) -> R
 /// room once seated, and its requests for history rows are answered here. A viewer that must
 /// wait for the host (`--approve`) gets no frame until it is let in.
 async fn view(
-    stream: Arc<TcpStream>,
-    read: Vec<u8>,
+    socket: tls::Reclaimed,
     web: Arc<Web>,
     login: Login,
     peer: SocketAddr,
@@ -284,8 +316,10 @@ async fn view(
     };
     let registered = web.shared.registry.register(arrival);
     let meter = registered.as_ref().ok().map(|(reg, _)| reg.meter());
+    let stream = Arc::new(socket.stream);
     let outlet = Arc::new(Outlet::new(
         Arc::clone(&stream),
+        socket.link,
         web.shared.frames.clone(),
         meter,
     ));
@@ -293,7 +327,7 @@ async fn view(
         Ok(r) => r,
         Err(refusal) => return goodbye(&outlet, &refusal.to_string()).await,
     };
-    let mut inbound = Inbound::new(stream, Arc::clone(&outlet), read);
+    let mut inbound = Inbound::new(stream, Arc::clone(&outlet), socket.read);
     let mut shutdown = web.shared.shutdown.or_kick(reg.kicked());
     let hello = serde_json::json!({ "type": "hello", "session": web.shared.session });
     if !outlet.send(&Wire::text(hello.to_string())).await {

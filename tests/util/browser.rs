@@ -34,6 +34,11 @@ impl Browser {
     /// Opens `url` in a new headless Chromium with a window of `width` × `height` pixels.
     /// Panics (the test fails, it does not skip) when Chromium is not installed.
     pub fn open(url: &str, width: u32, height: u32) -> Browser {
+        Browser::open_with(url, width, height, &[])
+    }
+
+    /// The same, with more Chromium flags (e.g. one that trusts a test's certificate).
+    pub fn open_with(url: &str, width: u32, height: u32, flags: &[String]) -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new(CHROMIUM)
             .args([
@@ -41,6 +46,7 @@ impl Browser {
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-extensions", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
             ])
+            .args(flags)
             .arg(format!("--window-size={width},{height}"))
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
@@ -168,6 +174,22 @@ impl Browser {
                     .to_owned()
             })
             .collect()
+    }
+
+    /// The URL of every WebSocket the page has opened since [`Browser::record_websockets`].
+    pub fn websocket_urls(&mut self) -> Vec<String> {
+        self.eval("0");
+        self.events
+            .iter()
+            .filter(|e| e["method"] == "Network.webSocketCreated")
+            .filter_map(|e| e["params"]["url"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Loads the page again.
+    pub fn reload(&mut self) {
+        let session = self.session.clone();
+        self.call(Some(&session), "Page.reload", json!({}));
     }
 
     /// A turn of the mouse wheel at (`x`, `y`): `delta_y` pixels, negative for up.

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod client;
 pub mod jump;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::num::NonZeroU16;
@@ -400,11 +401,12 @@ impl Npair {
         self.info["web_url"].as_str().expect("web_url").to_owned()
     }
 
-    /// The web viewer's port.
+    /// The web viewer's port (served over HTTP or HTTPS).
     pub fn web_port(&self) -> u16 {
         let url = self.web_url();
         let rest = url
             .strip_prefix("http://127.0.0.1:")
+            .or_else(|| url.strip_prefix("https://127.0.0.1:"))
             .expect("a loopback web_url");
         rest.split('/').next().unwrap().parse().unwrap()
     }

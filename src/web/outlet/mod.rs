@@ -11,6 +11,10 @@
 //! come meanwhile skip it, and once the backlog is written it gets the latest frame (in full,
 //! when it missed one). So a slow viewer holds at most one frame's bytes, never a queue.
 //!
+//! Over HTTPS the outlet also owns the viewer's TLS connection ([`Link`]): a message is
+//! encrypted into it and its records written the same way, and the records not yet written
+//! are the backlog.
+//!
 //! What a viewer sends (requests for history rows, pings, a close) is parsed by tungstenite's
 //! protocol state ([`Inbound`]); its replies (pongs, the close) go through the outlet too.
 
@@ -29,6 +33,7 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 
 use super::render::Frame;
+use super::tls::link::Link;
 use crate::registry::Meter;
 use crate::shutdown::{Shutdown, FAREWELL_TIMEOUT};
 
@@ -74,6 +79,8 @@ pub struct Outlet {
     frames: watch::Receiver<Arc<Frame>>,
     /// Counts what is written, for `npair status` (none for a viewer that was refused).
     meter: Option<Meter>,
+    /// Over HTTPS: reads go through the TLS connection in `state`.
+    tls: bool,
     state: Mutex<State>,
     /// Wakes the viewer's task when the backlog needs writing (or the socket broke).
     pub backlogged: Notify,
@@ -83,6 +90,9 @@ pub struct Outlet {
 struct State {
     /// What the socket has not taken yet, in order; the first may be partly written.
     backlog: VecDeque<Bytes>,
+    /// Over HTTPS, the viewer's TLS connection: messages are encrypted into it, and its
+    /// records not written yet are the backlog instead.
+    tls: Option<Link>,
     /// The last frame this viewer was given (written, or in the backlog); `None`: the next
     /// one goes in full.
     last: Option<u64>,
@@ -92,9 +102,18 @@ struct State {
     broken: bool,
 }
 
+impl State {
+    /// Whether bytes wait for the socket.
+    fn pending(&self) -> bool {
+        !self.backlog.is_empty() || self.tls.as_ref().is_some_and(Link::pending)
+    }
+}
+
 impl Outlet {
+    /// `tls`: the viewer's TLS connection, over HTTPS.
     pub fn new(
         stream: Arc<TcpStream>,
+        tls: Option<Link>,
         frames: watch::Receiver<Arc<Frame>>,
         meter: Option<Meter>,
     ) -> Outlet {
@@ -102,7 +121,11 @@ impl Outlet {
             stream,
             frames,
             meter,
-            state: Mutex::default(),
+            tls: tls.is_some(),
+            state: Mutex::new(State {
+                tls,
+                ..State::default()
+            }),
             backlogged: Notify::new(),
         }
     }
@@ -112,8 +135,7 @@ impl Outlet {
     /// skips it (it gets the latest once the backlog is written).
     pub fn offer(&self, frame: &Frame) {
         let mut s = self.state.lock();
-        if !s.seated || s.broken || s.last.is_some_and(|l| l >= frame.seq) || !s.backlog.is_empty()
-        {
+        if !s.seated || s.broken || s.last.is_some_and(|l| l >= frame.seq) || s.pending() {
             return;
         }
         let msg = frame.message_after(s.last).bytes.clone();
@@ -147,15 +169,25 @@ impl Outlet {
         if s.broken {
             return;
         }
-        s.backlog.push_back(msg);
+        match &mut s.tls {
+            Some(link) => s.broken = link.seal(&msg).is_err(),
+            None => s.backlog.push_back(msg),
+        }
         self.flush(s);
-        if s.broken || !s.backlog.is_empty() {
+        if s.broken || s.pending() {
             self.backlogged.notify_one();
         }
     }
 
     /// Writes the backlog, in order, until the socket takes no more (or broke).
     fn flush(&self, s: &mut State) {
+        if let Some(link) = &mut s.tls {
+            match link.flush(&self.stream) {
+                Ok(n) => self.sent(n),
+                Err(_) => s.broken = true,
+            }
+            return;
+        }
         while let Some(front) = s.backlog.front_mut() {
             match self.stream.try_write(front) {
                 Ok(n) => {
@@ -192,10 +224,10 @@ impl Outlet {
                 if s.broken {
                     return false;
                 }
-                if s.backlog.is_empty() {
+                if !s.pending() {
                     drop(s);
                     self.offer_latest();
-                    if self.state.lock().backlog.is_empty() {
+                    if !self.state.lock().pending() {
                         return true;
                     }
                 }
@@ -367,7 +399,22 @@ struct Io<'a> {
 
 impl Read for Io<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.try_read(buf)
+        if !self.outlet.tls {
+            return self.stream.try_read(buf);
+        }
+        let mut s = self.outlet.state.lock();
+        let Some(link) = &mut s.tls else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let read = link.read(self.stream, buf);
+        // Reading may have made rustls answer (an alert, a key update).
+        if s.pending() {
+            self.outlet.flush(&mut s);
+            if s.broken || s.pending() {
+                self.outlet.backlogged.notify_one();
+            }
+        }
+        read
     }
 }
 
@@ -384,100 +431,4 @@ impl Write for Io<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use futures_util::StreamExt;
-    use tokio::net::TcpListener;
-
-    fn frame(seq: u64, pad: usize) -> Arc<Frame> {
-        let body = |kind: &str| format!("{kind}{seq} {}", "x".repeat(pad));
-        Arc::new(Frame {
-            seq,
-            delta: Wire::text(body("D")),
-            full: Wire::text(body("F")),
-        })
-    }
-
-    /// A connected pair on loopback with small socket buffers: the viewer's end, which reads
-    /// as a browser's WebSocket would, and the server's.
-    async fn pair() -> (TcpStream, Arc<TcpStream>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let viewer = tokio::net::TcpSocket::new_v4().unwrap();
-        viewer.set_recv_buffer_size(4096).unwrap();
-        let viewer = viewer
-            .connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        socket2::SockRef::from(&server)
-            .set_send_buffer_size(4096)
-            .unwrap();
-        (viewer, Arc::new(server))
-    }
-
-    #[tokio::test]
-    async fn a_viewer_that_stops_reading_holds_one_frame_and_then_gets_the_latest_whole() {
-        const FRAMES: u64 = 200;
-        const PAD: usize = 10_000;
-        let (viewer, server) = pair().await;
-        let (tx, rx) = watch::channel(frame(1, PAD));
-        let outlet = Arc::new(Outlet::new(server, rx, None));
-        outlet.seat(true);
-        // The viewer reads nothing while 200 frames of 10 KB go out: far more than the
-        // sockets' buffers hold.
-        for seq in 2..=FRAMES {
-            let f = frame(seq, PAD);
-            tx.send_replace(Arc::clone(&f));
-            outlet.offer(&f);
-            let s = outlet.state.lock();
-            let held: usize = s.backlog.iter().map(Bytes::len).sum();
-            assert!(
-                s.backlog.len() <= 1 && held <= PAD + 100,
-                "a stalled viewer holds {} messages, {held} bytes",
-                s.backlog.len()
-            );
-        }
-        assert!(
-            !outlet.state.lock().backlog.is_empty(),
-            "the sockets took every frame: the test never stalled the viewer"
-        );
-        // Now it reads again: the frame cut off, then the latest, whole.
-        let reader = tokio::spawn(async move {
-            let mut ws =
-                tokio_tungstenite::WebSocketStream::from_raw_socket(viewer, Role::Client, None)
-                    .await;
-            let mut got = Vec::new();
-            while let Some(Ok(Message::Text(t))) = ws.next().await {
-                let head = t.split(' ').next().unwrap().to_owned();
-                let done = head == format!("F{FRAMES}") || head == format!("D{FRAMES}");
-                got.push(head);
-                if done {
-                    break;
-                }
-            }
-            got
-        });
-        let drained = tokio::time::timeout(std::time::Duration::from_secs(10), outlet.drain());
-        assert!(
-            drained.await.expect("the backlog drains"),
-            "the socket broke"
-        );
-        let got = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
-            .await
-            .expect("the viewer reads to the latest frame")
-            .unwrap();
-        // Every message whole and in order; a delta only ever follows the frame before it.
-        let seqs: Vec<u64> = got.iter().map(|h| h[1..].parse().unwrap()).collect();
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{got:?}");
-        for (i, h) in got.iter().enumerate().skip(1) {
-            if h.starts_with('D') {
-                assert_eq!(seqs[i - 1] + 1, seqs[i], "a delta after a gap: {got:?}");
-            }
-        }
-        assert_eq!(
-            got.last().map(String::as_str),
-            Some(format!("F{FRAMES}").as_str()),
-            "{got:?}"
-        );
-    }
-}
+mod tests;
