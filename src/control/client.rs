@@ -177,6 +177,8 @@ fn format_logins(l: &LoginsInfo) -> String {
     match &l.rw_command {
         Some(rw) => {
             let _ = writeln!(s, "  read-write  {rw}");
+            let own = crate::share::own_command(rw);
+            let _ = writeln!(s, "  own view    {own}   ({})", crate::own::KEYS_HINT);
         }
         None => {
             let _ = writeln!(s, "  read-write  none (--read-only)");

@@ -102,6 +102,6 @@ fn unencrypted(reach: &Reach) -> &'static str {
 
 /// The read-write login that joins in an own view: a word after the login, and a terminal
 /// asked for (ssh gives none to a command otherwise).
-pub(crate) fn own_command(rw: &str) -> String {
+pub fn own_command(rw: &str) -> String {
     format!("{} own", rw.replacen("ssh ", "ssh -t ", 1))
 }

@@ -12,10 +12,12 @@
 
 mod attach;
 mod banner;
+pub use banner::own_command;
 pub mod net;
 mod preflight;
 mod screen;
 mod services;
+mod sizing;
 mod status_line;
 
 use std::net::SocketAddr;

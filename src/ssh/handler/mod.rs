@@ -15,6 +15,8 @@ use tokio::task::JoinHandle;
 mod auth;
 mod session;
 
+use session::refuse_channel;
+
 use super::guest::{run_guest, Out};
 use super::watchdog::{disconnect_message, Phase};
 use super::{Shared, GUEST_INPUT_SLOTS};
@@ -94,17 +96,6 @@ impl Drop for Guest {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Ends a session channel with a message on stderr and exit status 1: how a request npair does
-/// not grant is refused, since a plain failure loses the message (OpenSSH prints only
-/// "exec request failed").
-fn refuse_channel(session: &mut Session, ch: ChannelId, msg: &str) -> Result<(), russh::Error> {
-    session.channel_success(ch)?;
-    session.extended_data(ch, 1, Bytes::from(format!("{msg}\r\n")))?;
-    session.exit_status_request(ch, 1)?;
-    session.eof(ch)?;
-    session.close(ch)
 }
 
 impl Conn {

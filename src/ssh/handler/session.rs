@@ -6,11 +6,28 @@ use std::sync::Arc;
 use russh::server::Session;
 use russh::ChannelId;
 
-use super::{refuse_channel, Conn};
+use bytes::Bytes;
+
+use super::Conn;
 use crate::own::{OwnView, Switch};
 use crate::registry::Registration;
 use crate::ssh::watchdog::{disconnect_message, Phase};
 use crate::tokens::Role;
+
+/// Ends a session channel with a message on stderr and exit status 1: how a request npair does
+/// not grant is refused, since a plain failure loses the message (OpenSSH prints only
+/// "exec request failed").
+pub(super) fn refuse_channel(
+    session: &mut Session,
+    ch: ChannelId,
+    msg: &str,
+) -> Result<(), russh::Error> {
+    session.channel_success(ch)?;
+    session.extended_data(ch, 1, Bytes::from(format!("{msg}\r\n")))?;
+    session.exit_status_request(ch, 1)?;
+    session.eof(ch)?;
+    session.close(ch)
+}
 
 impl Conn {
     /// Opens an own view for guest `id` (tmux commands, off the runtime's threads).
