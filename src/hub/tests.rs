@@ -72,6 +72,21 @@ pub(super) fn terminal_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(piece, 0..80).prop_map(|v| v.concat())
 }
 
+/// `bytes` cut into chunks at `cuts`, and after which chunk a subscriber joins.
+fn cut<'a>(
+    bytes: &'a [u8],
+    cuts: &[prop::sample::Index],
+    join: prop::sample::Index,
+) -> (Vec<&'a [u8]>, usize) {
+    let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+    points.extend([0, bytes.len()]);
+    points.sort_unstable();
+    points.dedup();
+    let chunks: Vec<&[u8]> = points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
+    let join_at = join.index(chunks.len() + 1);
+    (chunks, join_at)
+}
+
 proptest! {
     /// The hub invariant: for any output cut into chunks at any points, a subscriber that
     /// joins after any chunk, applies the snapshot and then every later chunk, ends with
@@ -83,12 +98,7 @@ proptest! {
         join in any::<prop::sample::Index>(),
     ) {
         let size = Size::new(40, 12);
-        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
-        points.extend([0, bytes.len()]);
-        points.sort_unstable();
-        points.dedup();
-        let chunks: Vec<&[u8]> = points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
-        let join_at = join.index(chunks.len() + 1);
+        let (chunks, join_at) = cut(&bytes, &cuts, join);
 
         let hub = Hub::new(size);
         let mut guest = None;
@@ -175,12 +185,7 @@ proptest! {
         let bytes = String::from_utf8_lossy(&bytes).replace('\u{fe0f}', "").into_bytes();
         let size = Size::new(40, 12);
         let term = Size::new(size.cols + wider, size.rows + taller);
-        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
-        points.extend([0, bytes.len()]);
-        points.sort_unstable();
-        points.dedup();
-        let chunks: Vec<&[u8]> = points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
-        let join_at = join.index(chunks.len() + 1);
+        let (chunks, join_at) = cut(&bytes, &cuts, join);
 
         let hub = Hub::new(size);
         let mut guest = None;
