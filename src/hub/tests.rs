@@ -73,7 +73,7 @@ pub(super) fn terminal_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// `bytes` cut into chunks at `cuts`, and after which chunk a subscriber joins.
-fn cut<'a>(
+pub(super) fn cut<'a>(
     bytes: &'a [u8],
     cuts: &[prop::sample::Index],
     join: prop::sample::Index,

@@ -4,6 +4,7 @@ use proptest::prelude::*;
 use super::strip_queries;
 use crate::hub::oracle::{assert_same_screen, join_after, parse};
 use crate::hub::scan::MAX_HELD_BACK;
+use crate::hub::tests::cut;
 use crate::hub::{Event, Hub};
 use crate::size::Size;
 
@@ -323,12 +324,7 @@ proptest! {
         join in any::<prop::sample::Index>(),
     ) {
         let size = Size::new(40, 12);
-        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
-        points.extend([0, bytes.len()]);
-        points.sort_unstable();
-        points.dedup();
-        let chunks: Vec<&[u8]> = points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
-        let join_at = join.index(chunks.len() + 1);
+        let (chunks, join_at) = cut(&bytes, &cuts, join);
         let hub = Hub::new(size);
         let mut first = hub.subscribe();
         let mut guest = None;
