@@ -187,21 +187,21 @@ impl PtyWriter {
     }
 }
 
-/// Writes every message from `input` to `writer` on a thread of its own, in order. `written` is
-/// told of each message after it is written.
+/// Writes every message from `input` to `writer` on a thread of its own, in order. `writing` is
+/// told of each message before it is written.
 pub fn start_writer<T: AsRef<[u8]> + Send + 'static>(
     writer: Arc<PtyWriter>,
     mut input: mpsc::Receiver<T>,
-    mut written: impl FnMut(&T) + Send + 'static,
+    mut writing: impl FnMut(&T) + Send + 'static,
 ) -> Result<()> {
     std::thread::Builder::new()
         .name("pty-writer".into())
         .spawn(move || {
             while let Some(msg) = input.blocking_recv() {
+                writing(&msg);
                 if writer.write_whole(msg.as_ref()).is_err() {
                     break;
                 }
-                written(&msg);
             }
         })?;
     Ok(())

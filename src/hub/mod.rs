@@ -118,6 +118,8 @@ pub struct Hub {
     /// How many subscribers hold a [`FramedSeat`]; raised under the lock, so that a new one
     /// gets every chunk after its snapshot framed.
     framed_seats: Arc<AtomicUsize>,
+    /// Who typed into the session last (see [`Hub::typed`]).
+    typist: Mutex<Option<Source>>,
 }
 
 /// The host's own terminal, in attached mode: written under the hub's lock, in step with the
@@ -156,6 +158,7 @@ impl Hub {
             }),
             redraws: Notify::new(),
             framed_seats: Arc::default(),
+            typist: Mutex::new(None),
         }
     }
 
@@ -172,8 +175,10 @@ impl Hub {
     ///
     /// The host's terminal (see [`Hub::show_host`]) gets everything, queries included (it
     /// answers them, as with a local `tmux attach`): first, before the model sees it, when its
-    /// size is the session's; framed, when it is larger.
+    /// size is the session's; framed, when it is larger. Only a clipboard write made while a
+    /// guest was the last to type is kept from it: that copy was the guest's, not the host's.
     pub fn process(&self, chunk: &[u8]) {
+        let guest_typed = matches!(self.typed_last(), Some(Source::Guest(_)));
         let mut inner = self.lock();
         let Inner {
             boundary,
@@ -183,19 +188,29 @@ impl Hub {
             tx,
             host,
         } = &mut *inner;
-        let Some(bytes) = boundary.complete(chunk) else {
-            return;
-        };
+        let published = boundary.complete(chunk);
+        let uncut = boundary.take_uncut();
         let session = size_of(parser.screen());
         let host_framed = host
             .as_ref()
             .filter(|h| needs_framing(session, h.size))
             .map(|h| h.size);
-        if host_framed.is_none() {
-            if let Some(h) = host {
-                h.show(&bytes);
+        let for_host = |b: Bytes| match guest_typed {
+            true => queries::strip_clipboard(b),
+            false => b,
+        };
+        if let (None, Some(h)) = (host_framed, host.as_mut()) {
+            // A large copy, cut for guests, reaches the host's terminal whole when it is the
+            // host's.
+            match (uncut, &published) {
+                (Some(u), _) if !guest_typed => h.show(&u),
+                (_, Some(b)) => h.show(&for_host(b.clone())),
+                (_, None) => {}
             }
         }
+        let Some(bytes) = published else {
+            return;
+        };
         let seats = self.framed_seats.load(Ordering::SeqCst);
         let framed = if seats > 0 || host_framed.is_some() {
             Some(frame::frame(parser, bytes.clone()))
@@ -204,7 +219,11 @@ impl Hub {
             None
         };
         if let (Some(f), Some(h), Some(term)) = (&framed, host.as_mut(), host_framed) {
-            h.show(&f.for_terminal(session, term));
+            let shown = match guest_typed {
+                true => f.map_output(for_host).for_terminal(session, term),
+                false => f.for_terminal(session, term),
+            };
+            h.show(&shown);
         }
         region_parser.advance(region, &bytes);
         // No receivers is fine: output is still in the model for whoever joins later.
@@ -214,6 +233,22 @@ impl Hub {
                 f.map_output(queries::strip_queries),
             )));
         }
+    }
+
+    /// Notes who is about to type into the session: call before the keystrokes are written,
+    /// so that what the session answers them with is judged by its typist.
+    pub fn typed(&self, who: Source) {
+        *self.typist.lock().unwrap_or_else(|e| e.into_inner()) = Some(who);
+    }
+
+    /// Who typed into the session last, if anyone has since [`Hub::forget_typist`].
+    pub fn typed_last(&self) -> Option<Source> {
+        *self.typist.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts over, for a tmux client attached again.
+    pub(crate) fn forget_typist(&self) {
+        *self.typist.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// From now on the host's terminal, of size `size`, is shown the session (attached mode).

@@ -94,14 +94,22 @@ pub(super) struct Boundary {
     /// that the stripping removes: its start went out as CAN, and the rest is dropped up to its
     /// end, so that none of it (a large copy's clipboard write) reaches a guest.
     dropping: bool,
+    /// What the host's terminal is shown instead of the last bytes published, when a string in
+    /// them was cut or dropped (see [`Boundary::take_uncut`]).
+    uncut: Option<Vec<u8>>,
 }
 
 impl Boundary {
     /// The bytes that can be published now (what was held back plus the complete part of
     /// `chunk`); the incomplete tail is kept for the next call.
     pub(super) fn complete(&mut self, chunk: &[u8]) -> Option<Bytes> {
+        // The host's terminal gets a string cut here whole (see `take_uncut`): what is dropped
+        // of it now, and what is published before it is cut.
+        let mut uncut = None;
         let chunk = if self.dropping {
-            self.drop_string(chunk)
+            let rest = self.drop_string(chunk);
+            uncut = Some(chunk[..chunk.len() - rest.len()].to_vec());
+            rest
         } else {
             chunk
         };
@@ -117,6 +125,7 @@ impl Boundary {
             None if self.held.len() + chunk.len() > MAX_HELD_BACK => chunk.len(),
             None => {
                 self.held.extend_from_slice(chunk);
+                self.uncut = uncut;
                 return None;
             }
         };
@@ -126,11 +135,30 @@ impl Boundary {
         if self.held.len() > MAX_HELD_BACK {
             out.append(&mut self.held);
         }
+        let mut before_cut = None;
         if self.held.is_empty() && self.scan.in_string() {
             // Published inside a string, too long to hold back.
+            let before = out.clone();
             self.dropping = super::queries::cut_removed_string(&mut out, self.scan == Scan::StrEsc);
+            before_cut = self.dropping.then_some(before);
         }
+        self.uncut = match (uncut, before_cut) {
+            (None, None) => None,
+            (dropped, before) => {
+                let mut u = dropped.unwrap_or_default();
+                u.extend_from_slice(before.as_deref().unwrap_or(&out));
+                Some(u)
+            }
+        };
         Some(Bytes::from(out))
+    }
+
+    /// What the host's terminal is shown in place of what the last [`Boundary::complete`]
+    /// published (or held back), when a string in it was cut or dropped for guests: the bytes
+    /// as they came, so that the host's own large copy still reaches its clipboard. `None` when
+    /// nothing was cut.
+    pub(super) fn take_uncut(&mut self) -> Option<Bytes> {
+        self.uncut.take().map(Bytes::from)
     }
 
     /// Drops the bytes of the string being dropped, and returns what follows its end in

@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
-use super::screen::LastTypist;
 use super::End;
+use crate::hub::{Hub, Source};
 use crate::pty::Pty;
 use crate::tmux::Tmux;
 
@@ -49,7 +49,8 @@ pub(super) struct Client<'a> {
     pub(super) tty: &'a Path,
     /// The host's terminal shows the client (not `--headless`).
     pub(super) attached: bool,
-    pub(super) typist: &'a LastTypist,
+    /// Knows who typed last: a detach the host typed ends the share, one a guest typed does not.
+    pub(super) hub: &'a Hub,
     pub(super) notices: &'a mpsc::Sender<String>,
 }
 
@@ -68,7 +69,7 @@ impl Client<'_> {
             pty,
             tty,
             attached,
-            typist,
+            hub,
             notices,
         } = *self;
         let mut quick_exits = 0;
@@ -109,7 +110,7 @@ impl Client<'_> {
             if !alive {
                 return Ok(End::SessionGone);
             }
-            if attached && typist.was_host() {
+            if attached && hub.typed_last() == Some(Source::Host) {
                 return Ok(End::HostDetached);
             }
             // A guest detached our client (prefix + d, or `tmux detach` in the shared shell), or
@@ -123,7 +124,7 @@ impl Client<'_> {
                 return Ok(End::ClientFailing);
             }
             let _ = notices.try_send("the tmux client was detached by a guest; attaching again (only the host can end the share)".to_owned());
-            typist.forget();
+            hub.forget_typist();
         }
     }
 }

@@ -126,7 +126,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         pty: &screen.pty,
         tty: &screen.tty,
         attached: plan.attached,
-        typist: &screen.typist,
+        hub: &screen.hub,
         notices: &running.notices,
     };
     let end = client.until_the_end(&mut signals, running.ends).await?;

@@ -3,7 +3,7 @@
 //! takes guests' keystrokes in turn.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::sync::mpsc;
@@ -27,7 +27,6 @@ pub(super) struct Screen {
     pub(super) tty: PathBuf,
     /// Guests' keystrokes, to the pty writer thread.
     pub(super) input: mpsc::Sender<Input>,
-    pub(super) typist: Arc<LastTypist>,
     /// The host's terminal in raw mode while attached; dropping it puts the terminal back.
     _raw: Option<RawMode>,
 }
@@ -56,23 +55,21 @@ impl Screen {
             pty.start_reader(move |chunk| hub.process(chunk))?;
         }
         let writer = pty.take_writer()?;
-        let typist = Arc::new(LastTypist::default());
         let (input, input_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
         {
-            let typist = Arc::clone(&typist);
+            let hub = Arc::clone(&hub);
             crate::pty::start_writer(Arc::clone(&writer), input_rx, move |i: &Input| {
-                typist.typed(i.from)
+                hub.typed(i.from)
             })?;
         }
         let raw = if attached {
             let raw = RawMode::enable()?;
-            let typist = Arc::clone(&typist);
+            let hub = Arc::clone(&hub);
             host::start_keyboard(move |bytes| {
                 // Written here, on the keyboard's own thread: the host's keystrokes wait for no
                 // queue, and at most for the one guest chunk being written (the lock is fair).
-                let ok = writer.write_whole(bytes).is_ok();
-                typist.typed(Source::Host);
-                ok
+                hub.typed(Source::Host);
+                writer.write_whole(bytes).is_ok()
             })?;
             Some(raw)
         } else {
@@ -84,35 +81,7 @@ impl Screen {
             pty,
             tty,
             input,
-            typist,
             _raw: raw,
         })
-    }
-}
-
-/// Who typed into the pty last: the host or a guest. When our tmux client exits, a detach the
-/// host typed (prefix + d) ends the share; one a guest typed does not, and npair attaches again.
-/// Written by the host's keyboard thread and the guests' writer thread; read when the client
-/// exits.
-#[derive(Default)]
-pub(super) struct LastTypist(Mutex<Option<Source>>);
-
-impl LastTypist {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Source>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn typed(&self, who: Source) {
-        *self.lock() = Some(who);
-    }
-
-    /// Whether the host typed last.
-    pub(super) fn was_host(&self) -> bool {
-        *self.lock() == Some(Source::Host)
-    }
-
-    /// Starts over, for a client attached again.
-    pub(super) fn forget(&self) {
-        *self.lock() = None;
     }
 }

@@ -257,6 +257,65 @@ fn a_guests_copy_in_a_headless_share_reaches_no_terminal_and_stays_in_tmux() {
 }
 
 #[test]
+fn a_guests_copy_in_an_attached_share_reaches_no_terminal_not_even_the_hosts() {
+    let tmux = Tmux::new();
+    tmux.new_session("fun", 80, 24);
+    copy_setup(&tmux);
+    let mut host = Term::host(&tmux, "fun", 80, 24);
+    let info = host.json();
+    host.wait_text("$");
+    let port = info["ssh_port"].as_u64().unwrap() as u16;
+    let mut copier = Term::guest(port, info["rw_token"].as_str().unwrap(), 80, 24);
+    let ro = Term::guest(port, info["ro_token"].as_str().unwrap(), 80, 24);
+    wait_guests(&tmux, 2);
+    copier.type_str(&format!("clear; echo {SECRET}\r"));
+    for g in [&host, &copier, &ro] {
+        g.wait_for("the line to copy", |t| {
+            t.lines().any(|l| l.trim_end() == SECRET)
+        });
+    }
+
+    copy_line_above(&mut copier);
+    wait_copied(&tmux);
+    copier.type_str("echo after-$((6*7))\r");
+    for (who, g) in [
+        ("host", &host),
+        ("copying guest", &copier),
+        ("read-only guest", &ro),
+    ] {
+        g.wait_text("after-42");
+        let raw = g.raw_text();
+        if let Some(what) = clipboard_write_in(&raw) {
+            panic!("the {who}'s terminal got {what}: {}", shown(&raw));
+        }
+    }
+
+    // The host's own copy, made next, still reaches the host's terminal (and no guest's).
+    tmux.run(&["delete-buffer"]);
+    host.type_str(&format!("clear; echo {SECRET}\r"));
+    host.wait_for("the line to copy, alone", |t| {
+        t.starts_with(SECRET) && !t.contains("after-42")
+    });
+    copy_line_above(&mut host);
+    wait_copied(&tmux);
+    wait_until("the host's copy on the host's terminal", || {
+        let raw = host.raw_text();
+        match clipboard_write_in(&raw) {
+            Some(_) => Ok(()),
+            None => Err(shown(&raw)),
+        }
+    });
+    host.type_str("echo again-$((6*7))\r");
+    for (who, g) in [("copying guest", &copier), ("read-only guest", &ro)] {
+        g.wait_text("again-42");
+        let raw = g.raw_text();
+        if let Some(what) = clipboard_write_in(&raw) {
+            panic!("the {who}'s terminal got {what}: {}", shown(&raw));
+        }
+    }
+}
+
+#[test]
 fn titles_reach_the_hosts_terminal_and_no_guests() {
     const TITLE: &str = "TITLE-npair-leak-9";
     let tmux = Tmux::new();

@@ -12,7 +12,8 @@
 //! commands (OSC 1337, 5113, 5522), and the window itself (`CSI t` moves and resizes).
 //! Whatever such a request carries (a copied password) would reach every guest, the recording
 //! and the web page; the host's terminal, which takes the raw bytes, still gets them, as with a
-//! plain `tmux attach`.
+//! plain `tmux attach`, but for a clipboard write made while a guest was the last to type
+//! ([`strip_clipboard`]): that copy was the guest's.
 //!
 //! Strings are judged by their head and by what stays, not by what goes: of the OSCs only
 //! hyperlinks (OSC 8) stay, of the DCSs only sixel images and synchronized updates, and SOS,
@@ -30,6 +31,22 @@ use super::scan::Scan;
 /// Replaces every sequence that is removed (see the module doc) by CAN, keeping the controls
 /// that act inside it. Expects complete sequences, as [`super::scan::Boundary`] publishes them.
 pub(super) fn strip_queries(bytes: Bytes) -> Bytes {
+    strip(bytes, csi_removed, removed)
+}
+
+/// Replaces clipboard writes and reads (OSC 52) alone, as [`strip_queries`] does: for the
+/// host's terminal when the copy was a guest's.
+pub(super) fn strip_clipboard(bytes: Bytes) -> Bytes {
+    strip(
+        bytes,
+        |_| false,
+        |seq| is_string(seq) && seq[introducer(seq)..].starts_with(b"]52;"),
+    )
+}
+
+/// Replaces each complete sequence that `seq_removed` picks (`csi_removed` judges a plain
+/// control sequence, from what follows its `ESC [`).
+fn strip(bytes: Bytes, csi_removed: fn(&[u8]) -> bool, seq_removed: fn(&[u8]) -> bool) -> Bytes {
     let mut out: Option<Vec<u8>> = None;
     let mut kept = 0; // bytes[..kept] are accounted for in `out`
     let mut i = 0;
@@ -72,7 +89,7 @@ pub(super) fn strip_queries(bytes: Bytes) -> Bytes {
             None => scan == Scan::Ground,
             Some(_) => is_string(&bytes[start..stop]),
         };
-        if whole && removed(&bytes[start..stop]) {
+        if whole && seq_removed(&bytes[start..stop]) {
             let o = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
             o.extend_from_slice(&bytes[kept..start]);
             let len = model_length(&bytes[start..stop]);

@@ -1,11 +1,11 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use super::strip_queries;
+use super::{strip_clipboard, strip_queries};
 use crate::hub::oracle::{assert_same_screen, join_after, parse};
 use crate::hub::scan::MAX_HELD_BACK;
 use crate::hub::tests::cut;
-use crate::hub::{Event, Hub};
+use crate::hub::{Event, Hub, Source};
 use crate::size::Size;
 
 /// Found by `cargo fuzz run snapshot`: a query right after an ESC that it cancelled was
@@ -358,5 +358,66 @@ fn regression_a_string_after_a_dropped_long_string_is_read_afresh() {
     // published as it comes: a joiner there starts in the middle of it, as before).
     for at in [0, 4097, 5000, 5007, long.len()] {
         join_after(&long, at);
+    }
+}
+
+/// For the host's terminal when a guest typed last: the clipboard write goes, however it ends,
+/// and nothing else does (titles, queries and the screen stay the host's).
+#[test]
+fn the_clipboard_alone_is_stripped_for_a_guests_copy() {
+    let clip = |b: &[u8]| strip_clipboard(Bytes::copy_from_slice(b)).to_vec();
+    assert_eq!(clip(b"a\x1b]52;;U0VDUkVU\x07b"), b"a\x18b");
+    assert_eq!(clip(b"a\x1b]52;c;U0VDUkVU\x1b\\b"), b"a\x18b");
+    assert_eq!(clip(b"a\x1b]52;c;U0VD\x1b[1mb"), b"a\x18\x1b[1mb");
+    for kept in [
+        &b"\x1b]0;title\x07"[..],
+        b"\x1b]8;;http://x\x07link\x1b]8;;\x07",
+        b"\x1b[>c\x1b[6n",
+        b"\x1b]5;2\x07\x1b]152;x\x07",
+        b"\x1b[31mred\x1b[m",
+    ] {
+        assert_eq!(clip(kept), kept, "{kept:?}");
+    }
+}
+
+/// The host's terminal, as a test reads it.
+#[derive(Clone, Default)]
+struct Shown(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shown {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A copy larger than the hub holds back is cut for guests as it comes, but the host's own
+/// reaches the host's terminal whole (its clipboard); a guest's reaches neither.
+#[test]
+fn a_large_copy_reaches_the_hosts_terminal_whole_only_when_it_is_the_hosts() {
+    let payload = "U0VDUkVU".repeat(3 * MAX_HELD_BACK / 8);
+    let copy = format!("a\x1b]52;;{payload}\x07b");
+    for (typist, host_gets_it) in [(Source::Host, true), (Source::Guest(1), false)] {
+        let hub = Hub::new(Size::new(80, 24));
+        let shown = Shown::default();
+        hub.show_host(Box::new(shown.clone()), Size::new(80, 24));
+        let mut sub = hub.subscribe();
+        hub.typed(typist);
+        for piece in copy.as_bytes().chunks(1000) {
+            hub.process(piece);
+        }
+        let shown = String::from_utf8(shown.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(shown.contains(&copy), host_gets_it, "{typist:?}");
+        if !host_gets_it {
+            assert!(shown.ends_with("a\x18b"), "{shown:?}");
+        }
+        let mut guest = Vec::new();
+        while let Ok(Event::Output(b)) = sub.events.try_recv() {
+            guest.extend_from_slice(&b);
+        }
+        assert_eq!(guest, b"a\x18b", "{typist:?}");
     }
 }
