@@ -59,6 +59,17 @@ pub fn size() -> Option<Size> {
     Some(Size::clamped(cols.into(), rows.into()))
 }
 
+/// The host's terminal for the session's output: a descriptor of its own for standard output,
+/// so that each chunk is one `write`, with no buffer or lock of the standard library's between.
+pub fn screen_output() -> Result<std::fs::File> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("cannot write to the terminal")?;
+    Ok(std::fs::File::from(fd))
+}
+
 /// Bytes read from the host's keyboard at once, at most.
 const KEYBOARD_CHUNK: usize = 4096;
 

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod control;
 pub mod host;
 pub mod hub;
+pub mod input;
 pub(crate) mod keys;
 pub(crate) mod logins;
 pub(crate) mod own;

@@ -18,10 +18,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use crate::hub::Hub;
-use crate::pty::{self, Pty};
+use crate::hub::{Hub, Input, Source};
+use crate::input::Keystrokes;
+use crate::pty::Pty;
 use crate::size::SizePolicy;
 use crate::tmux::Tmux;
 
@@ -91,7 +92,10 @@ pub struct Views {
 pub struct OwnView {
     /// Its screen model and output, for its guest alone.
     pub hub: Arc<Hub>,
-    input: mpsc::Sender<Bytes>,
+    /// Its guest's keystrokes, to its pty.
+    keys: Keystrokes,
+    /// Its guest.
+    id: u64,
     /// True once its tmux client has ended (the guest detached it, say).
     ended: watch::Receiver<bool>,
     tmux: Tmux,
@@ -106,14 +110,14 @@ impl Views {
     pub fn open(&self, id: u64) -> Result<OwnView> {
         let group = format!("npair-{}-own-{id}", std::process::id());
         self.tmux.new_grouped_session(&self.session, &group)?;
-        let opened = self.attach(&group);
+        let opened = self.attach(&group, id);
         if opened.is_err() {
             self.tmux.kill_session(&group);
         }
         opened
     }
 
-    fn attach(&self, group: &str) -> Result<OwnView> {
+    fn attach(&self, group: &str, id: u64) -> Result<OwnView> {
         let size = self.sizes.current();
         let hub = Arc::new(Hub::new(size));
         hub.set_vs16_wide(self.vs16_wide);
@@ -128,8 +132,7 @@ impl Views {
                     .attach_command(group, &self.term, Some(self.features))?,
             )
             .context("cannot start a tmux client for the own view")?;
-        let (input, rx) = mpsc::channel::<Bytes>(INPUT_QUEUE);
-        pty::start_writer(pty.take_writer()?, rx, |_| {})?;
+        let keys = Keystrokes::start(pty.writer()?, Arc::clone(&hub), INPUT_QUEUE)?;
         let (ended_tx, ended) = watch::channel(false);
         std::thread::spawn(move || {
             let _ = child.wait();
@@ -150,7 +153,8 @@ impl Views {
         ));
         Ok(OwnView {
             hub,
-            input,
+            keys,
+            id,
             ended,
             tmux: self.tmux.clone(),
             group: group.to_owned(),
@@ -162,7 +166,8 @@ impl Views {
 impl OwnView {
     /// Types `bytes` into the own view; waits while its pty is not keeping up.
     pub async fn type_bytes(&self, bytes: Bytes) {
-        let _ = self.input.send(bytes).await;
+        let from = Source::Guest(self.id);
+        self.keys.send(Input { from, bytes }).await;
     }
 
     /// Whether its tmux client has ended.

@@ -35,6 +35,7 @@ use tokio::sync::{broadcast, Notify};
 
 use crate::size::Size;
 
+mod ahead;
 mod frame;
 mod queries;
 mod region;
@@ -48,6 +49,8 @@ pub use oracle::host_and_joiner;
 #[cfg(test)]
 mod tests;
 
+use ahead::Ahead;
+pub use ahead::TypistSeat;
 pub use frame::{needs_framing, Framed};
 use region::RegionTracker;
 use scan::Boundary;
@@ -79,6 +82,11 @@ pub struct Subscription {
     /// Held by a subscriber whose terminal is larger than the session: it follows
     /// [`Event::Framed`], not [`Event::Output`], and its snapshot is framed too.
     pub framed: Option<FramedSeat>,
+    /// The number of the last chunk the snapshot holds: the next [`Event::Output`] is
+    /// `seq + 1`, and so on.
+    pub seq: u64,
+    /// Held by a typist's subscription (see [`Hub::subscribe_as`]).
+    pub typist: Option<TypistSeat>,
 }
 
 /// A subscriber that takes the framed stream; the hub frames output while any is held.
@@ -120,6 +128,8 @@ pub struct Hub {
     framed_seats: Arc<AtomicUsize>,
     /// Who typed into the session last (see [`Hub::typed`]).
     typist: Mutex<Option<Source>>,
+    /// Which chunks the typists have sent on.
+    ahead: Ahead,
 }
 
 /// The host's own terminal, in attached mode: written under the hub's lock, in step with the
@@ -136,7 +146,12 @@ struct Inner {
     /// The scroll region, which vt100 tracks but does not expose (see [`RegionTracker`]).
     region: RegionTracker,
     region_parser: vte::Parser,
+    /// Watchers' output.
     tx: broadcast::Sender<Event>,
+    /// Typists' output, sent first (see `ahead`).
+    typists: broadcast::Sender<Event>,
+    /// Chunks published so far: the number of the last.
+    published: u64,
     host: Option<HostTerminal>,
 }
 
@@ -154,11 +169,14 @@ impl Hub {
                 region_parser: vte::Parser::new(),
                 // While anyone takes the framed stream, each chunk takes two places.
                 tx: broadcast::channel(RING_CHUNKS).0,
+                typists: broadcast::channel(RING_CHUNKS).0,
+                published: 0,
                 host: None,
             }),
             redraws: Notify::new(),
             framed_seats: Arc::default(),
             typist: Mutex::new(None),
+            ahead: Ahead::default(),
         }
     }
 
@@ -186,9 +204,11 @@ impl Hub {
             region,
             region_parser,
             tx,
+            typists,
+            published,
             host,
         } = &mut *inner;
-        let published = boundary.complete(chunk);
+        let out = boundary.complete(chunk);
         let uncut = boundary.take_uncut();
         let session = size_of(parser.screen());
         let host_framed = host
@@ -202,13 +222,13 @@ impl Hub {
         if let (None, Some(h)) = (host_framed, host.as_mut()) {
             // A large copy, cut for guests, reaches the host's terminal whole when it is the
             // host's.
-            match (uncut, &published) {
+            match (uncut, &out) {
                 (Some(u), _) if !guest_typed => h.show(&u),
                 (_, Some(b)) => h.show(&for_host(b.clone())),
                 (_, None) => {}
             }
         }
-        let Some(bytes) = published else {
+        let Some(bytes) = out else {
             return;
         };
         let seats = self.framed_seats.load(Ordering::SeqCst);
@@ -226,12 +246,23 @@ impl Hub {
             h.show(&shown);
         }
         region_parser.advance(region, &bytes);
-        // No receivers is fine: output is still in the model for whoever joins later.
-        let _ = tx.send(Event::Output(queries::strip_queries(bytes)));
+        *published += 1;
+        let mut events = vec![Event::Output(queries::strip_queries(bytes))];
         if let (Some(f), true) = (framed, seats > 0) {
-            let _ = tx.send(Event::Framed(Arc::new(
+            events.push(Event::Framed(Arc::new(
                 f.map_output(queries::strip_queries),
             )));
+        }
+        // The typists' first (see `ahead`). No receivers is fine: output is still in the model
+        // for whoever joins later.
+        let channels = match self.ahead.published(*published) {
+            true => [Some(&*typists), Some(&*tx)],
+            false => [None, Some(&*tx)],
+        };
+        for channel in channels.into_iter().flatten() {
+            for event in &events {
+                let _ = channel.send(event.clone());
+            }
         }
     }
 
@@ -311,6 +342,7 @@ impl Hub {
                 h.show(blank.as_bytes());
             }
         }
+        let _ = inner.typists.send(Event::Resized(size));
         let _ = inner.tx.send(Event::Resized(size));
     }
 
@@ -346,6 +378,12 @@ impl Hub {
     /// terminal larger than the session gets its snapshot and output framed
     /// ([`Subscription::framed`]).
     pub fn subscribe_for(&self, term: Option<Size>) -> Subscription {
+        self.subscribe_as(term, false)
+    }
+
+    /// Subscribes as [`Hub::subscribe_for`] does; a `typist` (a subscriber that types) gets each
+    /// chunk before the watchers, who wait for it to send the chunk on ([`Hub::sent_on`]).
+    pub fn subscribe_as(&self, term: Option<Size>, typist: bool) -> Subscription {
         let inner = self.lock();
         let snapshot = snapshot::snapshot(inner.parser.screen(), &inner.region);
         let size = size_of(inner.parser.screen());
@@ -358,12 +396,28 @@ impl Hub {
             }
             None => (Bytes::from(snapshot), None),
         };
+        let (events, typist) = match typist {
+            true => (inner.typists.subscribe(), Some(self.ahead.seat())),
+            false => (inner.tx.subscribe(), None),
+        };
         Subscription {
             snapshot,
-            events: inner.tx.subscribe(),
+            events,
             size,
             framed,
+            seq: inner.published,
+            typist,
         }
+    }
+
+    /// A typist has sent chunk `seq` on (see [`Subscription::seq`]): watchers may send it too.
+    pub fn sent_on(&self, seq: u64) {
+        self.ahead.delivered(seq);
+    }
+
+    /// Waits, briefly, until a typist has sent chunk `seq` on, when one is about to.
+    pub async fn typists_ahead(&self, seq: u64) {
+        self.ahead.wait(seq).await;
     }
 }
 

@@ -1,15 +1,15 @@
 //! The shared screen: our tmux client's pty, the hub that models and fans out what it draws,
-//! the size policy, and the two ways in: the host's keyboard thread, and the writer thread that
-//! takes guests' keystrokes in turn.
+//! the size policy, and the two ways in: the host's keyboard thread, and the guests'
+//! [`Keystrokes`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio::sync::mpsc;
 
 use crate::host::{self, RawMode};
-use crate::hub::{Hub, Input, Source};
+use crate::hub::{Hub, Source};
+use crate::input::Keystrokes;
 use crate::pty::Pty;
 use crate::size::{Size, SizePolicy};
 
@@ -25,8 +25,8 @@ pub(super) struct Screen {
     pub(super) pty: Arc<Pty>,
     /// The pty's device: our tmux client's name for tmux.
     pub(super) tty: PathBuf,
-    /// Guests' keystrokes, to the pty writer thread.
-    pub(super) input: mpsc::Sender<Input>,
+    /// Guests' keystrokes, to the pty.
+    pub(super) keys: Arc<Keystrokes>,
     /// The host's terminal in raw mode while attached; dropping it puts the terminal back.
     _raw: Option<RawMode>,
 }
@@ -48,28 +48,25 @@ impl Screen {
         if let Some(host) = host {
             // The hub shows the host each chunk as it takes it: first, before its model, when the
             // host's terminal is the session's size, as with a local `tmux attach`.
-            hub.show_host(Box::new(std::io::stdout()), host);
+            hub.show_host(Box::new(host::screen_output()?), host);
         }
         {
             let hub = Arc::clone(&hub);
             pty.start_reader(move |chunk| hub.process(chunk))?;
         }
-        let writer = pty.take_writer()?;
-        let (input, input_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
-        {
-            let hub = Arc::clone(&hub);
-            crate::pty::start_writer(Arc::clone(&writer), input_rx, move |i: &Input| {
-                hub.typed(i.from)
-            })?;
-        }
+        let keys = Arc::new(Keystrokes::start(
+            pty.writer()?,
+            Arc::clone(&hub),
+            INPUT_QUEUE,
+        )?);
         let raw = if attached {
             let raw = RawMode::enable()?;
-            let hub = Arc::clone(&hub);
+            let keys = Arc::clone(&keys);
             host::start_keyboard(move |bytes| {
                 // Written here, on the keyboard's own thread: the host's keystrokes wait for no
                 // queue, and at most for the one guest chunk being written (the lock is fair).
-                hub.typed(Source::Host);
-                writer.write_whole(bytes).is_ok()
+                keys.hub().typed(Source::Host);
+                keys.writer().write_whole(bytes).is_ok()
             })?;
             Some(raw)
         } else {
@@ -80,7 +77,7 @@ impl Screen {
             sizes,
             pty,
             tty,
-            input,
+            keys,
             _raw: raw,
         })
     }

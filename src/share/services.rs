@@ -166,7 +166,7 @@ pub(super) fn start(w: Wiring<'_>) -> Result<Running> {
         tokens,
         failures,
         authorized_keys,
-        input: screen.input.clone(),
+        keys: Arc::clone(&screen.keys),
         own: own_views(&plan, screen),
         notices: notice_tx.clone(),
         shutdown: shutdown.clone(),

@@ -107,6 +107,7 @@ pub(super) async fn run_guest(
         views: view.subscribe(),
         own: None,
         reg: Arc::clone(&out.reg),
+        typist: false,
         role_check: tokio::time::interval(ROLE_CHECK),
     };
     loop {
@@ -123,8 +124,12 @@ pub(super) async fn run_guest(
             changes.own = None;
             changes.views.borrow_and_update();
         }
-        let hub: &Hub = changes.own.as_ref().map_or(&shared.hub, |o| &o.hub);
-        let mut sub = hub.subscribe_for(term);
+        let own = changes.own.clone();
+        let hub: &Hub = own.as_ref().map_or(&shared.hub, |o| &o.hub);
+        // Read-write guests following the host get the output before the watchers (their
+        // echo must not wait for a crowd); an own view has no crowd.
+        changes.typist = changes.own.is_none() && out.reg.can_type();
+        let mut sub = hub.subscribe_as(term, changes.typist);
         let showing = match term {
             Some(t) if !sub.size.fits_in(t) => too_small(t, sub.size),
             _ => sub.snapshot,
@@ -154,7 +159,20 @@ pub(super) async fn run_guest(
             // such repaint would put more of the slow ones behind.
             shared.hub.request_redraw();
         }
-        let next = follow(&out, &mut sub.events, &mut changes, &mut shutdown, feed).await;
+        let mut stream = Stream {
+            hub,
+            seq: sub.seq,
+            typist: changes.typist,
+        };
+        let next = follow(
+            &out,
+            &mut sub.events,
+            &mut stream,
+            &mut changes,
+            &mut shutdown,
+            feed,
+        )
+        .await;
         if let Next::Stop = next {
             return;
         }
@@ -172,8 +190,9 @@ enum Feed {
     Framed { session: Size, term: Size },
 }
 
-/// How often a guest in its own view is checked for a demotion (its keystrokes stop at once
-/// anyway; this brings it back to following the host).
+/// How often a guest's role is checked: a demoted guest in its own view comes back to
+/// following the host (its keystrokes stop at once anyway), and a guest that was promoted or
+/// demoted while following takes the typists' stream or leaves it.
 const ROLE_CHECK: Duration = Duration::from_secs(1);
 
 /// What makes a guest's stream start over: its terminal's size, and which view it has.
@@ -183,6 +202,8 @@ struct Changes {
     /// The own view being streamed, if any.
     own: Option<Arc<OwnView>>,
     reg: Arc<Registration>,
+    /// Whether the stream is a typist's (see [`Hub::subscribe_as`]).
+    typist: bool,
     role_check: tokio::time::Interval,
 }
 
@@ -190,29 +211,50 @@ impl Changes {
     /// Resolves when the stream must start over: true, or false when the guest is gone.
     async fn next(&mut self) -> bool {
         let (own, reg, check) = (self.own.clone(), &self.reg, &mut self.role_check);
-        let own_over = async move {
-            match own {
-                None => std::future::pending::<()>().await,
-                Some(own) => loop {
-                    tokio::select! {
-                        () = own.ended() => return,
-                        _ = check.tick() => if !reg.can_type() { return },
-                    }
-                },
+        let typist = self.typist;
+        // Following the host, the stream starts over when the guest's role changes; in its own
+        // view, when the view ends or the guest may no longer type.
+        let role_over = async move {
+            let ended = async {
+                match &own {
+                    None => std::future::pending::<()>().await,
+                    Some(own) => own.ended().await,
+                }
+            };
+            tokio::pin!(ended);
+            loop {
+                tokio::select! {
+                    () = &mut ended => return,
+                    _ = check.tick() => match own {
+                        None if reg.can_type() != typist => return,
+                        Some(_) if !reg.can_type() => return,
+                        _ => {}
+                    },
+                }
             }
         };
         tokio::select! {
             r = self.size.changed() => r.is_ok(),
             r = self.views.changed() => r.is_ok(),
-            () = own_over => true,
+            () = role_over => true,
         }
     }
+}
+
+/// Where a guest's stream comes from, and how far along it is.
+struct Stream<'a> {
+    hub: &'a Hub,
+    /// The number of the last chunk received (see [`crate::hub::Subscription::seq`]).
+    seq: u64,
+    /// A typist sends each chunk before the watchers; a watcher waits for it.
+    typist: bool,
 }
 
 /// Forwards output after a snapshot, as `feed` says, until something calls for a repaint.
 async fn follow(
     out: &Out,
     events: &mut broadcast::Receiver<Event>,
+    stream: &mut Stream<'_>,
     changes: &mut Changes,
     shutdown: &mut Shutdown,
     feed: Feed,
@@ -223,20 +265,43 @@ async fn follow(
             reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
             r = changes.next() => return if r { Next::Resync } else { Next::Stop },
             ev = events.recv() => match (ev, feed) {
-                (Ok(Event::Output(b)), Feed::Exact) => b,
+                (Ok(Event::Output(b)), feed) => {
+                    stream.seq += 1;
+                    match feed {
+                        Feed::Exact => b,
+                        Feed::Hidden => {
+                            stream.sent_on();
+                            continue;
+                        }
+                        Feed::Framed { .. } => continue,
+                    }
+                }
                 (Ok(Event::Framed(f)), Feed::Framed { session, term }) => f.for_terminal(session, term),
-                (Ok(Event::Output(_) | Event::Framed(_)), _) => continue,
+                (Ok(Event::Framed(_)), _) => continue,
                 // A new size or a gap: repaint from the model rather than replay.
                 (Ok(Event::Resized(_)) | Err(broadcast::error::RecvError::Lagged(_)), _) => return Next::Resync,
                 (Err(broadcast::error::RecvError::Closed), _) => return Next::Stop,
             },
         };
+        if !stream.typist {
+            stream.hub.typists_ahead(stream.seq).await;
+        }
         let sent = tokio::select! {
             ok = out.send(chunk) => ok,
             reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
         };
         if !sent {
             return Next::Stop;
+        }
+        stream.sent_on();
+    }
+}
+
+impl Stream<'_> {
+    /// A typist has sent the current chunk on (or shown that it does not take it).
+    fn sent_on(&self) {
+        if self.typist {
+            self.hub.sent_on(self.seq);
         }
     }
 }

@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 use crate::admission::limiter::FailureLimiter;
 use crate::admission::penalty::Penalties;
 use crate::admission::Admission;
-use crate::hub::{Hub, Input};
+use crate::hub::Hub;
 use crate::keys::AuthorizedKeys;
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
@@ -72,8 +72,8 @@ pub(crate) struct Shared {
     pub failures: Arc<FailureLimiter>,
     /// With `--authorized-keys`: the token alone is not enough, a listed key is needed too.
     pub authorized_keys: Option<AuthorizedKeys>,
-    /// Keystrokes of read-write guests, to the pty writer.
-    pub input: mpsc::Sender<Input>,
+    /// Keystrokes of read-write guests, to the pty.
+    pub keys: Arc<crate::input::Keystrokes>,
     /// Opens a read-write guest's own view.
     pub own: Arc<crate::own::Views>,
     /// Join and leave notices for the host; dropped when the host is not keeping up.

@@ -463,20 +463,26 @@ impl russh::server::Handler for Conn {
         if data.is_empty() {
             return Ok(());
         }
-        // Waits while this guest has all its chunks queued, or when the pty is not keeping up:
-        // this guest's connection is paused (TCP back-pressure), and nothing is buffered
-        // without bound.
+        // Written from here, at once, when the pty takes it: the keystroke's echo has no queue
+        // and no other thread on its way.
+        let from = Source::Guest(g.reg.id());
+        if self.shared.keys.try_now(from, &data) {
+            return Ok(());
+        }
+        // Queued: waits while this guest has all its chunks queued, or when the pty is not
+        // keeping up: this guest's connection is paused (TCP back-pressure), and nothing is
+        // buffered without bound.
         let Ok(slot) = Arc::clone(&g.input_slots).acquire_owned().await else {
             return Ok(());
         };
         let input = Input {
-            from: Source::Guest(g.reg.id()),
+            from,
             bytes: Bytes::from_owner(Slotted {
                 bytes: data,
                 _slot: slot,
             }),
         };
-        let _ = self.shared.input.send(input).await;
+        self.shared.keys.queue(input).await;
         Ok(())
     }
 

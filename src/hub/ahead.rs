@@ -1,0 +1,76 @@
+//! The typists' output goes out first. With a crowd watching, every chunk wakes hundreds of
+//! tasks, and the typist's echo waited its turn among them. Subscribers that type (read-write
+//! guests) take the output from a channel of their own, sent to before the watchers', and each
+//! watcher holds a chunk back until a typist has sent it on (or a moment has passed): the
+//! people typing do not feel the audience.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// The longest a watcher holds a chunk back for the typists. A typist that is slower than this
+/// (a stalled connection) no longer holds anyone back; it is more than a chunk behind, and
+/// watchers do not wait for a typist that is behind at all.
+const AHEAD_LIMIT: Duration = Duration::from_millis(3);
+
+/// Which chunks the typists have sent on.
+#[derive(Default)]
+pub(super) struct Ahead {
+    /// The number of the last chunk that a typist has sent on (or that had no typist to wait
+    /// for). Chunks are numbered from 1, under the hub's lock.
+    delivered: AtomicU64,
+    released: Notify,
+    /// How many typists are subscribed.
+    seats: Arc<AtomicUsize>,
+}
+
+/// Held by a subscriber that types: chunks wait for it (see [`Ahead`]).
+pub struct TypistSeat(Arc<AtomicUsize>);
+
+impl Drop for TypistSeat {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Ahead {
+    /// A typist's seat. Take it under the hub's lock.
+    pub(super) fn seat(&self) -> TypistSeat {
+        self.seats.fetch_add(1, Ordering::SeqCst);
+        TypistSeat(Arc::clone(&self.seats))
+    }
+
+    /// Whether chunk `seq`, published now, has typists to wait for. Call under the hub's lock.
+    pub(super) fn published(&self, seq: u64) -> bool {
+        let typists = self.seats.load(Ordering::SeqCst) > 0;
+        if !typists {
+            self.delivered.fetch_max(seq, Ordering::SeqCst);
+        }
+        typists
+    }
+
+    /// A typist has sent chunk `seq` on.
+    pub(super) fn delivered(&self, seq: u64) {
+        if self.delivered.fetch_max(seq, Ordering::SeqCst) < seq {
+            self.released.notify_waiters();
+        }
+    }
+
+    /// Waits until a typist has sent chunk `seq` on, if one is about to: at most
+    /// [`AHEAD_LIMIT`], and not at all when the typists are further behind.
+    pub(super) async fn wait(&self, seq: u64) {
+        let deadline = tokio::time::Instant::now() + AHEAD_LIMIT;
+        loop {
+            let released = self.released.notified();
+            let delivered = self.delivered.load(Ordering::SeqCst);
+            if delivered >= seq || delivered + 1 < seq {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                return;
+            }
+        }
+    }
+}
