@@ -74,3 +74,44 @@ impl Ahead {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    fn ready(f: std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+        f.poll(&mut Context::from_waker(Waker::noop())).is_ready()
+    }
+
+    #[tokio::test]
+    async fn a_watcher_waits_for_a_typist_one_chunk_behind_and_no_longer() {
+        let ahead = Ahead::default();
+        let _typist = ahead.seat();
+        assert!(ahead.published(1));
+        let mut wait = pin!(ahead.wait(1));
+        assert!(!ready(wait.as_mut()), "went out before the typist's echo");
+        ahead.delivered(1);
+        assert!(ready(wait.as_mut()));
+
+        // A typist that does not send the chunk on holds the watchers back for a moment only.
+        assert!(ahead.published(2));
+        let mut wait = pin!(ahead.wait(2));
+        assert!(!ready(wait.as_mut()));
+        let gave_up = tokio::time::timeout(Duration::from_secs(10), wait).await;
+        assert!(gave_up.is_ok(), "held back for good");
+        // And not at all once it is more than a chunk behind.
+        assert!(ahead.published(3));
+        assert!(ready(pin!(ahead.wait(3)).as_mut()));
+    }
+
+    #[tokio::test]
+    async fn without_typists_nobody_waits() {
+        let ahead = Ahead::default();
+        drop(ahead.seat());
+        assert!(!ahead.published(1));
+        assert!(ready(pin!(ahead.wait(1)).as_mut()));
+    }
+}

@@ -42,13 +42,17 @@ fn the_page_shows_the_session_live_in_its_colours() {
     b.wait_for("live", "document.getElementById('state').className", |v| {
         v == "live"
     });
+    // The page is live when its socket opens; the session's name and size come with the
+    // first messages (a loaded machine shows the gap).
+    let size = b.wait_for(
+        "the first frame",
+        "document.getElementById('size').textContent",
+        |v| v != "–",
+    );
+    assert_eq!(size, "80×24");
     assert_eq!(
         b.eval("document.getElementById('session').textContent"),
         "fun"
-    );
-    assert_eq!(
-        b.eval("document.getElementById('size').textContent"),
-        "80×24"
     );
 
     // The host types a coloured marker; the page follows.
