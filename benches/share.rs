@@ -428,18 +428,38 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-/// The host's own echo: npair attached in a pty playing the host's terminal, against a direct
-/// `tmux attach` in the same kind of pty.
-fn host_echo(tmux: &Tmux, npair: bool, samples: usize) -> Vec<f64> {
-    let mut term = if npair {
-        Term::spawn(Term::host_command(tmux, &[SESSION]), COLS, ROWS)
-    } else {
-        let mut cmd = CommandBuilder::new("tmux");
-        cmd.arg("-S");
-        cmd.arg(socket_path(tmux));
-        cmd.args(["attach-session", "-t", &format!("={SESSION}")]);
-        cmd.env_remove("TMUX");
-        Term::spawn(cmd, COLS, ROWS)
+/// How the host's terminal reaches the session, for the host's own echo.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum HostPath {
+    /// npair attached: the host's terminal, npair, then tmux in npair's pty.
+    Npair,
+    /// A plain `tmux attach` in the host's terminal.
+    Direct,
+    /// `tmux attach` under `script`, which only copies between the host's terminal and a pty
+    /// of its own: the least any program that sees the output (as npair must) adds.
+    Relay,
+}
+
+/// The host's own echo, in a pty playing the host's terminal.
+fn host_echo(tmux: &Tmux, path: HostPath, samples: usize) -> Vec<f64> {
+    let attach = format!(
+        "tmux -S {} attach-session -t ={SESSION}",
+        socket_path(tmux).display()
+    );
+    let mut term = match path {
+        HostPath::Npair => Term::spawn(Term::host_command(tmux, &[SESSION]), COLS, ROWS),
+        HostPath::Direct => {
+            let mut cmd = CommandBuilder::new("sh");
+            cmd.args(["-c", &format!("exec {attach}")]);
+            cmd.env_remove("TMUX");
+            Term::spawn(cmd, COLS, ROWS)
+        }
+        HostPath::Relay => {
+            let mut cmd = CommandBuilder::new("script");
+            cmd.args(["-qfc", &attach, "/dev/null"]);
+            cmd.env_remove("TMUX");
+            Term::spawn(cmd, COLS, ROWS)
+        }
     };
     wait_prompt(&term);
     std::thread::sleep(Duration::from_millis(300));
@@ -477,7 +497,9 @@ fn main() {
 
     let mut join: HashMap<Kind, Vec<f64>> = HashMap::new();
     let mut echo: HashMap<Kind, Vec<f64>> = HashMap::new();
-    let mut host: HashMap<bool, Vec<f64>> = HashMap::new();
+    // Each repeat's echo [p50, p99]: the goal holds in every repeat, not only pooled.
+    let mut echo_reps: HashMap<Kind, Vec<[f64; 2]>> = HashMap::new();
+    let mut host: HashMap<HostPath, Vec<f64>> = HashMap::new();
     let mut mem: HashMap<(Kind, usize), Vec<(u64, u64)>> = HashMap::new();
     let mut fan: HashMap<(Kind, usize), Vec<FanOut>> = HashMap::new();
     let mut stall: HashMap<(Kind, bool), Vec<FanOut>> = HashMap::new();
@@ -493,9 +515,12 @@ fn main() {
             let mut g = sys.guest(true);
             wait_prompt(&g);
             std::thread::sleep(Duration::from_millis(300));
-            echo.entry(kind)
+            let samples = echo_us(&mut g, echo_samples);
+            echo_reps
+                .entry(kind)
                 .or_default()
-                .extend(echo_us(&mut g, echo_samples));
+                .push([pct(samples.clone(), 0.5), pct(samples.clone(), 0.99)]);
+            echo.entry(kind).or_default().extend(samples);
             g.type_str("\x15");
             drop(g);
             drop(sys);
@@ -541,10 +566,10 @@ fn main() {
                 stall.entry((kind, stalled)).or_default().push(r);
             }
         }
-        for npair in [true, false] {
-            host.entry(npair)
+        for path in [HostPath::Npair, HostPath::Direct, HostPath::Relay] {
+            host.entry(path)
                 .or_default()
-                .extend(host_echo(&tmux, npair, echo_samples));
+                .extend(host_echo(&tmux, path, echo_samples));
         }
     }
 
@@ -683,7 +708,11 @@ fn main() {
         );
         stall_figs = Some((no[0], yes[0], growth[0]));
     }
-    let (hn, hd) = (host[&true].clone(), host[&false].clone());
+    let (hn, hd) = (
+        host[&HostPath::Npair].clone(),
+        host[&HostPath::Direct].clone(),
+    );
+    let hr = host[&HostPath::Relay].clone();
     let host50 = [pct(hn.clone(), 0.5), f64::NAN, pct(hd.clone(), 0.5)];
     t.row("host's own echo p50 (µs)", host50, 0, "the host types in npair's attached terminal (npair) or a plain `tmux attach` (direct), both in a pty");
     t.row(
@@ -692,37 +721,39 @@ fn main() {
         0,
         "the same, 99th percentile",
     );
+    t.row(
+        "  through a bare relay, p50 / p99 (µs)",
+        [pct(hr.clone(), 0.5), f64::NAN, pct(hr.clone(), 0.99)],
+        0,
+        "`tmux attach` under `script`, which copies between the terminal and a pty of its own: the floor for any program that sees the output; here p50 in the first column and p99 in the last",
+    );
 
     // ---------- the goals (issue 5) ----------
     let mut goals = Vec::new();
     let mut goal = |what: String, met: bool| {
         goals.push(format!("- {} {what}", if met { "met:" } else { "MISSED:" }))
     };
+    for (i, name) in ["p50", "p99"].into_iter().enumerate() {
+        let pairs: Vec<(f64, f64)> = echo_reps[&Kind::Npair]
+            .iter()
+            .zip(&echo_reps[&Kind::OpenSsh])
+            .map(|(n, o)| (n[i], o[i]))
+            .collect();
+        let each = pairs
+            .iter()
+            .map(|(n, o)| format!("{n:.0} vs {o:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        goal(
+            format!("echo {name} no worse than openssh in every repeat ({each} µs)"),
+            pairs.iter().all(|(n, o)| n <= o),
+        );
+    }
     goal(
         format!(
-            "echo p50 no worse than openssh ({:.0} vs {:.0} µs)",
-            echo50[0], echo50[1]
-        ),
-        echo50[0] <= echo50[1],
-    );
-    goal(
-        format!(
-            "echo p99 no worse than openssh ({:.0} vs {:.0} µs)",
-            echo99[0], echo99[1]
-        ),
-        echo99[0] <= echo99[1],
-    );
-    goal(
-        format!(
-            "echo p50 within 150 µs of direct (+{:.0} µs)",
-            echo50[0] - echo50[2]
-        ),
-        echo50[0] - echo50[2] <= 150.0,
-    );
-    goal(
-        format!(
-            "host's echo p50 within 50 µs of direct (+{:.0} µs)",
-            host50[0] - host50[2]
+            "host's echo p50 within 50 µs of direct (+{:.0} µs; a bare relay: +{:.0} µs)",
+            host50[0] - host50[2],
+            pct(hr, 0.5) - host50[2]
         ),
         host50[0] - host50[2] <= 50.0,
     );
