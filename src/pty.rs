@@ -17,6 +17,13 @@ use crate::size::Size;
 /// Largest single read from the pty. A chunk is the unit stored in the hub's ring, so this
 /// bounds the ring's memory; tmux rarely writes more than a few KiB at once.
 pub const READ_CHUNK: usize = 32 * 1024;
+/// The most one read of a pty's master returns (the line discipline's buffer, Linux's
+/// `N_TTY_BUF_SIZE`): a shorter read took everything there was. Elsewhere unknown: every
+/// read reads on until the terminal says it has nothing.
+#[cfg(target_os = "linux")]
+const TTY_READ_MAX: usize = 4096;
+#[cfg(not(target_os = "linux"))]
+const TTY_READ_MAX: usize = 0;
 
 /// One pty, kept open for the whole share so that a tmux client that was detached by a guest
 /// can be replaced by a new one without the readers noticing.
@@ -101,7 +108,16 @@ impl Pty {
                 let _reading = reading.lock();
                 match ready.try_io(|fd| read(fd.get_ref(), &mut buf)) {
                     Ok(Ok(0)) => return,
-                    Ok(Ok(n)) => sink(&buf[..n]),
+                    Ok(Ok(n)) => {
+                        sink(&buf[..n]);
+                        if n < TTY_READ_MAX {
+                            // All there was: the terminal's next output marks it readable
+                            // again, so the read that would only say so (EAGAIN) is saved, on
+                            // every echo's way out. A read of the line discipline's whole
+                            // buffer may have more behind it, and reads on.
+                            ready.clear_ready();
+                        }
+                    }
                     Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     // EIO: no process has the terminal open any more.
                     Ok(Err(_)) => return,

@@ -1,15 +1,35 @@
 //! TCP_QUICKACK on guests' sockets, so that a join does not wait on a delayed ACK.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use tokio::net::TcpStream;
 
-/// A guest's TCP stream that acknowledges what it reads at once (TCP_QUICKACK after every read).
+/// A guest's TCP stream that acknowledges what it reads at once (TCP_QUICKACK after every read)
+/// until its terminal session opens.
 ///
 /// OpenSSH clients send the key exchange as two small writes with Nagle's algorithm on (they
 /// turn it off only once the session is interactive): KEXINIT, then KEXDH_INIT. We have nothing
 /// to answer KEXINIT with, so a delayed ACK would hold KEXDH_INIT back for 40 ms, most of a
-/// join. Linux leaves quick-ack mode by itself, hence the call after every read. Elsewhere
-/// this is a plain stream (`platform`).
-pub(super) struct QuickAck(pub(super) TcpStream);
+/// join. Linux leaves quick-ack mode by itself, hence the call after every read. Once the
+/// session is open, the ACK of a keystroke rides on its echo instead: no packet and no call of
+/// its own on the echo's way. Elsewhere this is a plain stream (`platform`).
+pub(super) struct QuickAck {
+    tcp: TcpStream,
+    quick: Arc<AtomicBool>,
+}
+
+impl QuickAck {
+    /// The stream, and the switch that ends quick acknowledgement (store false).
+    pub(super) fn new(tcp: TcpStream) -> (QuickAck, Arc<AtomicBool>) {
+        let quick = Arc::new(AtomicBool::new(true));
+        let stream = QuickAck {
+            tcp,
+            quick: Arc::clone(&quick),
+        };
+        (stream, quick)
+    }
+}
 
 impl tokio::io::AsyncRead for QuickAck {
     fn poll_read(
@@ -17,9 +37,9 @@ impl tokio::io::AsyncRead for QuickAck {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        let r = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
-        if r.is_ready() {
-            crate::platform::quick_ack(&self.0);
+        let r = std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if r.is_ready() && self.quick.load(Ordering::Relaxed) {
+            crate::platform::quick_ack(&self.tcp);
         }
         r
     }
@@ -31,7 +51,7 @@ impl tokio::io::AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -39,24 +59,24 @@ impl tokio::io::AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        std::pin::Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.tcp.is_write_vectored()
     }
 
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }

@@ -4,6 +4,7 @@
 //! state SSH is in. The handler tells it where the connection stands through a [`Phase`].
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,9 +80,12 @@ pub(super) async fn connection(
     let conn = Conn::new(shared, limiter, peer, ticket, phase_tx, kick);
     // A source penalised for connections that never authenticate waits for its gate before we
     // send a byte or start a key exchange (`admission::penalty`).
+    let (tcp, quick) = QuickAck::new(tcp);
+    // Buffered: a packet's length and its body come in one read, not two.
+    let tcp = tokio::io::BufReader::with_capacity(READ_BUFFER, tcp);
     let start = async {
         attempt.turn().await;
-        russh::server::run_stream(config, QuickAck(tcp), conn).await
+        russh::server::run_stream(config, tcp, conn).await
     };
     let mut session = tokio::select! {
         r = timeout(AUTH_TIMEOUT, start) => match r {
@@ -117,6 +121,9 @@ pub(super) async fn connection(
             _ => {}
         }
         let in_session = now == Phase::Session;
+        if in_session {
+            quick.store(false, Ordering::Relaxed);
+        }
         tokio::select! {
             _ = &mut session => return,
             r = shutdown.wait() => break (r, in_session),
@@ -145,6 +152,9 @@ pub(super) async fn connection(
     let _ = timeout(AUTH_DELAY + DISCONNECT_TIMEOUT, &mut session).await;
     cut();
 }
+
+/// A connection's read buffer: a keystroke's packet, or a few, in one read.
+const READ_BUFFER: usize = 4096;
 
 /// How long a disconnect message, and the client's reaction to it, may take before the socket
 /// is cut: the message is small, so only a stalled client takes longer.
