@@ -53,7 +53,7 @@ pub fn raise_open_files() -> Option<u64> {
             break;
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
 
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
@@ -218,7 +218,7 @@ mod tests {
         };
         // SAFETY: as in raise_open_files.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-        assert_eq!(now, lim.rlim_cur as u64);
+        assert_eq!(now, lim.rlim_cur);
         assert_eq!(lim.rlim_cur, lim.rlim_max);
     }
 
