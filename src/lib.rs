@@ -26,4 +26,6 @@ pub mod ssh;
 pub mod tmux;
 pub mod tokens;
 pub mod via;
+
+pub use platform::raise_open_files;
 pub(crate) mod web;

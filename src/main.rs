@@ -9,6 +9,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Share(args) => args
             .into_config()
+            .inspect(|_| {
+                // A crowd of guests needs more descriptors than a default soft limit allows.
+                npair::raise_open_files();
+            })
             .and_then(|config| tokio::runtime::Runtime::new()?.block_on(npair::share::run(config))),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "npair", &mut std::io::stdout());

@@ -9,6 +9,7 @@
 //!   even when npair is killed outright. On Linux the kernel signals it when npair dies
 //!   (`PR_SET_PDEATHSIG`); elsewhere a small shell watcher ends it when a pipe from npair
 //!   closes, which happens however npair ends.
+//! - **Open files**: the soft limit is raised to the hard one at start (POSIX, every branch).
 
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdin, Command};
@@ -22,6 +23,37 @@ impl Tie {
     pub(crate) fn take(child: &mut Child) -> Tie {
         Tie(child.stdin.take())
     }
+}
+
+/// Raises the soft limit on open files to the hard limit, and returns the limit now in force.
+/// A crowd needs it: each SSH guest holds two descriptors (its socket, and the handle that cuts
+/// it), and Debian's soft limit is 1,024, so a class of a thousand would hit it halfway in.
+/// macOS refuses a soft limit above `OPEN_MAX` (10,240) whatever the hard limit says, so that
+/// is tried next.
+pub fn raise_open_files() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given, nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    for want in [lim.rlim_max, lim.rlim_max.min(10_240)] {
+        if want <= lim.rlim_cur {
+            break;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct it is given, nothing else.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = want;
+            break;
+        }
+    }
+    Some(lim.rlim_cur)
 }
 
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
@@ -176,6 +208,19 @@ exit "$status""#;
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        let now = raise_open_files().expect("getrlimit");
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as in raise_open_files.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(now, lim.rlim_cur);
+        assert_eq!(lim.rlim_cur, lim.rlim_max);
+    }
 
     #[test]
     fn on_linux_a_tied_child_ends_with_the_thread_that_started_it() {

@@ -9,6 +9,8 @@ mod approve;
 mod audit;
 #[path = "cases/auth.rs"]
 mod auth;
+#[path = "cases/burst.rs"]
+mod burst;
 #[path = "cases/cli.rs"]
 mod cli;
 #[path = "cases/clients.rs"]

@@ -29,7 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::limiter::FailureLimiter;
 use crate::admission::penalty::Penalties;
-use crate::admission::Admission;
+use crate::admission::{Admission, Caps};
 use crate::hub::Hub;
 use crate::keys::AuthorizedKeys;
 use crate::registry::Registry;
@@ -39,13 +39,26 @@ use crate::tokens::Tokens;
 /// Time a connection has to authenticate before we close it: OpenSSH's LoginGraceTime is 120 s,
 /// but our guests never type a password, so a live client needs well under a second.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connections that have not authenticated yet, at most (OpenSSH's MaxStartups is 10:30:100).
-/// Past it a newcomer pushes out the oldest waiting connection (`admission`): a real
-/// guest authenticates within milliseconds, so a flood of idle connections cannot lock it out.
+/// Connections served before they authenticate, at most (OpenSSH's MaxStartups is 10:30:100).
+/// Past it a newcomer takes the place of a stalled connection, or queues (`admission`): a real
+/// guest authenticates within milliseconds, so a flood of idle connections cannot lock it out,
+/// and a burst of real guests all get in, each in turn.
 pub const MAX_UNAUTHENTICATED: usize = 64;
 /// The same, per source address: one address's flood then only pushes out its own connections.
-/// Sixteen lets a room of people behind one NAT join in the same instant.
 pub const MAX_UNAUTHENTICATED_PER_ADDR: usize = 16;
+/// Connections accepted and waiting for a place, at most: a class of a thousand pasting the
+/// command in the same second (one descriptor and a small task each). Past it, the address with
+/// the most queued loses its oldest.
+pub const MAX_QUEUED: usize = 2048;
+/// The same, per source address: a room of people behind one NAT.
+pub const MAX_QUEUED_PER_ADDR: usize = 256;
+/// A connection that has moved no byte for this long is stalled, and a newcomer may take its
+/// place: a live client answers within a round trip and our own work (the key exchange) takes
+/// milliseconds, even with a crowd joining.
+pub const STALLED_AFTER: Duration = Duration::from_secs(1);
+/// The longest a connection may hold a place before a newcomer may take it, whatever it sends:
+/// a slowloris trickling a byte at a time. A real guest authenticates well within it.
+pub const HOLD_MAX: Duration = Duration::from_secs(10);
 /// The pause before a wrong token is refused (russh sleeps this long per rejection).
 pub const AUTH_DELAY: Duration = Duration::from_millis(500);
 /// How long an authenticated connection may go without opening its terminal session. A guest's
@@ -124,7 +137,14 @@ fn config(key: PrivateKey, publickey_only: bool) -> russh::server::Config {
 pub(crate) async fn serve(listeners: Vec<TcpListener>, key: PrivateKey, shared: Arc<Shared>) {
     let config = Arc::new(config(key, shared.authorized_keys.is_some()));
     let limiter = Arc::clone(&shared.failures);
-    let unauthenticated = Admission::new(MAX_UNAUTHENTICATED, MAX_UNAUTHENTICATED_PER_ADDR);
+    let unauthenticated = Admission::with(Caps {
+        max: MAX_UNAUTHENTICATED,
+        max_per_addr: MAX_UNAUTHENTICATED_PER_ADDR,
+        max_queued: MAX_QUEUED,
+        max_queued_per_addr: MAX_QUEUED_PER_ADDR,
+        idle_after: STALLED_AFTER,
+        hold_max: HOLD_MAX,
+    });
     let penalties = Penalties::new();
     for listener in listeners {
         shared.tasks.spawn(accept(

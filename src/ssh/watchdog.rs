@@ -59,7 +59,7 @@ pub(super) async fn connection(
     config: Arc<russh::server::Config>,
     shared: Arc<Shared>,
     limiter: Arc<FailureLimiter>,
-    (ticket, mut attempt): (Ticket, Attempt),
+    (mut ticket, mut attempt): (Ticket, Attempt),
     mut evicted: Evicted,
 ) {
     let _ = tcp.set_nodelay(true);
@@ -77,19 +77,25 @@ pub(super) async fn connection(
     let (phase_tx, mut phase) = watch::channel(Phase::Handshake);
     let mut shutdown = shared.shutdown.clone();
     let (kick, mut kicked) = shutdown::channel();
+    let placed = ticket.placed();
+    let activity = ticket.activity();
     let conn = Conn::new(shared, limiter, peer, ticket, phase_tx, kick);
-    // A source penalised for connections that never authenticate waits for its gate before we
-    // send a byte or start a key exchange (`admission::penalty`).
-    let (tcp, quick) = QuickAck::new(tcp);
+    let (tcp, quick) = QuickAck::new(tcp, activity);
     // Buffered: a packet's length and its body come in one read, not two.
     let tcp = tokio::io::BufReader::with_capacity(READ_BUFFER, tcp);
+    // Past the caps on connections not yet authenticated, it waits for a place, accepted but
+    // not read (`admission`). Then a source penalised for connections that never authenticate
+    // waits for its gate before we send a byte or start a key exchange (`admission::penalty`).
     let start = async {
+        if !placed.await {
+            return None;
+        }
         attempt.turn().await;
-        russh::server::run_stream(config, tcp, conn).await
+        Some(russh::server::run_stream(config, tcp, conn).await)
     };
     let mut session = tokio::select! {
         r = timeout(AUTH_TIMEOUT, start) => match r {
-            Ok(Ok(s)) => s,
+            Ok(Some(Ok(s))) => s,
             _ => return cut(),
         },
         Ok(()) = &mut evicted => return cut(),
