@@ -12,6 +12,8 @@
 // The tests' harness; this bench uses a part of it, so the rest is dead code here.
 #[path = "crowd/measure.rs"]
 mod measure;
+#[path = "common/sshd.rs"]
+mod private_sshd;
 #[path = "crowd/sshd.rs"]
 mod sshd;
 #[allow(dead_code)]

@@ -14,6 +14,8 @@
 //! `cargo bench --bench share` (as root, with openssh-server installed; sshd is not started as a
 //! service). `NPAIR_BENCH_QUICK=1` runs one repeat with fewer guests, to try the harness.
 
+#[path = "common/sshd.rs"]
+mod private_sshd;
 // The tests' harness; this bench uses a part of it, so the rest is dead code here.
 #[allow(dead_code)]
 #[path = "../tests/util/mod.rs"]
@@ -119,56 +121,7 @@ struct Sshd {
 
 impl Sshd {
     fn start(tmux: &Tmux) -> Sshd {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        util::jump::keygen(&d.join("host"));
-        util::jump::keygen(&d.join("rw"));
-        util::jump::keygen(&d.join("ro"));
-        let socket = socket_path(tmux);
-        let line = |key: &str, ro: &str| {
-            let pubkey = std::fs::read_to_string(d.join(format!("{key}.pub"))).unwrap();
-            format!(
-                "command=\"tmux -S {} attach-session {ro}-t ={SESSION}\",no-port-forwarding,no-agent-forwarding,no-X11-forwarding {}",
-                socket.display(),
-                pubkey.trim()
-            )
-        };
-        std::fs::write(
-            d.join("authorized_keys"),
-            format!("{}\n{}\n", line("rw", ""), line("ro", "-r ")),
-        )
-        .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        std::fs::write(
-            d.join("sshd_config"),
-            format!(
-                "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host\nPidFile none\nAuthorizedKeysFile {d}/authorized_keys\n\
-                 StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PermitRootLogin prohibit-password\nPrintMotd no\nPrintLastLog no\nLogLevel ERROR\n\
-                 MaxStartups 400:30:500\nMaxSessions 10\n",
-                d = d.display()
-            ),
-        )
-        .unwrap();
-        let script = format!(
-            "mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd && exec /usr/sbin/sshd -D -e -f '{}/sshd_config'",
-            d.display()
-        );
-        let child = Command::new("unshare")
-            .args(["-m", "--", "sh", "-c", &script])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("unshare");
-        util::wait_until("the private sshd to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
+        let (child, dir, port) = private_sshd::start(&socket_path(tmux), SESSION, "400:30:500");
         Sshd { child, dir, port }
     }
 
