@@ -1,8 +1,8 @@
 //! The typists' output goes out first. With a crowd watching, every chunk wakes hundreds of
 //! tasks, and the typist's echo waited its turn among them. Subscribers that type (read-write
-//! guests) take the output from a channel of their own, sent to before the watchers', and each
-//! watcher holds a chunk back until a typist has sent it on (or a moment has passed): the
-//! people typing do not feel the audience.
+//! guests) take the output from a channel of their own, sent to before the watchers', and the
+//! watchers are let take a chunk once a typist has sent it on, or a moment has passed (see
+//! [`super::pace`]): the people typing do not feel the audience.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-/// The longest a watcher holds a chunk back for the typists. A typist that is slower than this
+/// The longest the watchers are held back for the typists. A typist that is slower than this
 /// (a stalled connection) no longer holds anyone back; it is more than a chunk behind, and
 /// watchers do not wait for a typist that is behind at all.
 const AHEAD_LIMIT: Duration = Duration::from_millis(3);

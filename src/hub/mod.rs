@@ -37,6 +37,7 @@ use crate::size::Size;
 
 mod ahead;
 mod frame;
+mod pace;
 mod queries;
 mod region;
 mod scan;
@@ -49,9 +50,10 @@ pub use oracle::host_and_joiner;
 #[cfg(test)]
 mod tests;
 
-use ahead::Ahead;
 pub use ahead::TypistSeat;
 pub use frame::{needs_framing, Framed};
+use pace::Pace;
+pub use pace::WatcherSeat;
 use region::RegionTracker;
 use scan::Boundary;
 
@@ -87,6 +89,25 @@ pub struct Subscription {
     pub seq: u64,
     /// Held by a typist's subscription (see [`Hub::subscribe_as`]).
     pub typist: Option<TypistSeat>,
+    /// Held by a watcher's subscription: it takes each event in its turn (see
+    /// [`Hub::pace_watchers`]).
+    pub watcher: Option<WatcherSeat>,
+}
+
+/// How a subscriber takes the output.
+enum Role {
+    /// It types: it takes the output first.
+    Typist,
+    /// It watches: it takes the output after the typists, in its slice's turn.
+    Watcher,
+    /// As it comes (the web page, the recording).
+    Free,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.pace.close();
+    }
 }
 
 /// A subscriber that takes the framed stream; the hub frames output while any is held.
@@ -128,8 +149,8 @@ pub struct Hub {
     framed_seats: Arc<AtomicUsize>,
     /// Who typed into the session last (see [`Hub::typed`]).
     typist: Mutex<Option<Source>>,
-    /// Which chunks the typists have sent on.
-    ahead: Ahead,
+    /// Which chunks the typists have sent on, and how far each slice of watchers may go.
+    pace: Arc<Pace>,
 }
 
 /// The host's own terminal, in attached mode: written under the hub's lock, in step with the
@@ -152,6 +173,8 @@ struct Inner {
     typists: broadcast::Sender<Event>,
     /// Chunks published so far: the number of the last.
     published: u64,
+    /// Events sent to the watchers so far.
+    watched: u64,
     host: Option<HostTerminal>,
 }
 
@@ -171,12 +194,13 @@ impl Hub {
                 tx: broadcast::channel(RING_CHUNKS).0,
                 typists: broadcast::channel(RING_CHUNKS).0,
                 published: 0,
+                watched: 0,
                 host: None,
             }),
             redraws: Notify::new(),
             framed_seats: Arc::default(),
             typist: Mutex::new(None),
-            ahead: Ahead::default(),
+            pace: Arc::default(),
         }
     }
 
@@ -206,6 +230,7 @@ impl Hub {
             tx,
             typists,
             published,
+            watched,
             host,
         } = &mut *inner;
         let out = boundary.complete(chunk);
@@ -255,15 +280,16 @@ impl Hub {
         }
         // The typists' first (see `ahead`). No receivers is fine: output is still in the model
         // for whoever joins later.
-        let channels = match self.ahead.published(*published) {
-            true => [Some(&*typists), Some(&*tx)],
-            false => [None, Some(&*tx)],
-        };
-        for channel in channels.into_iter().flatten() {
+        if self.pace.ahead.published(*published) {
             for event in &events {
-                let _ = channel.send(event.clone());
+                let _ = typists.send(event.clone());
             }
         }
+        *watched += events.len() as u64;
+        for event in events {
+            let _ = tx.send(event);
+        }
+        self.pace.published(*watched, *published);
     }
 
     /// Notes who is about to type into the session: call before the keystrokes are written,
@@ -344,6 +370,8 @@ impl Hub {
         }
         let _ = inner.typists.send(Event::Resized(size));
         let _ = inner.tx.send(Event::Resized(size));
+        inner.watched += 1;
+        self.pace.published(inner.watched, inner.published);
     }
 
     /// A copy of the current screen (for renderers and tests).
@@ -378,12 +406,23 @@ impl Hub {
     /// terminal larger than the session gets its snapshot and output framed
     /// ([`Subscription::framed`]).
     pub fn subscribe_for(&self, term: Option<Size>) -> Subscription {
-        self.subscribe_as(term, false)
+        self.subscribe_with(term, Role::Free)
     }
 
     /// Subscribes as [`Hub::subscribe_for`] does; a `typist` (a subscriber that types) gets each
-    /// chunk before the watchers, who wait for it to send the chunk on ([`Hub::sent_on`]).
+    /// chunk before the watchers, who wait for it to send the chunk on ([`Hub::sent_on`]) and
+    /// then take it in their turn ([`Subscription::watcher`]).
     pub fn subscribe_as(&self, term: Option<Size>, typist: bool) -> Subscription {
+        self.subscribe_with(
+            term,
+            match typist {
+                true => Role::Typist,
+                false => Role::Watcher,
+            },
+        )
+    }
+
+    fn subscribe_with(&self, term: Option<Size>, role: Role) -> Subscription {
         let inner = self.lock();
         let snapshot = snapshot::snapshot(inner.parser.screen(), &inner.region);
         let size = size_of(inner.parser.screen());
@@ -396,9 +435,18 @@ impl Hub {
             }
             None => (Bytes::from(snapshot), None),
         };
-        let (events, typist) = match typist {
-            true => (inner.typists.subscribe(), Some(self.ahead.seat())),
-            false => (inner.tx.subscribe(), None),
+        let (events, typist, watcher) = match role {
+            Role::Typist => (
+                inner.typists.subscribe(),
+                Some(self.pace.ahead.seat()),
+                None,
+            ),
+            Role::Watcher => (
+                inner.tx.subscribe(),
+                None,
+                Some(self.pace.seat(inner.watched)),
+            ),
+            Role::Free => (inner.tx.subscribe(), None, None),
         };
         Subscription {
             snapshot,
@@ -407,17 +455,20 @@ impl Hub {
             framed,
             seq: inner.published,
             typist,
+            watcher,
         }
     }
 
     /// A typist has sent chunk `seq` on (see [`Subscription::seq`]): watchers may send it too.
     pub fn sent_on(&self, seq: u64) {
-        self.ahead.delivered(seq);
+        self.pace.ahead.delivered(seq);
     }
 
-    /// Waits, briefly, until a typist has sent chunk `seq` on, when one is about to.
-    pub async fn typists_ahead(&self, seq: u64) {
-        self.ahead.wait(seq).await;
+    /// Lets the watchers ([`Hub::subscribe_as`]) take the output a slice at a time, after the
+    /// typists, for as long as the hub lives. Without it running, watchers take the output as
+    /// it comes.
+    pub fn pace_watchers(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        Arc::clone(&self.pace).run()
     }
 }
 

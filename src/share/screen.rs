@@ -54,6 +54,7 @@ impl Screen {
             let hub = Arc::clone(&hub);
             pty.start_reader(move |chunk| hub.process(chunk))?;
         }
+        tokio::spawn(hub.pace_watchers());
         let keys = Arc::new(Keystrokes::start(
             pty.writer()?,
             Arc::clone(&hub),

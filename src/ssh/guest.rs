@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use tokio::time::timeout;
 
 use super::Shared;
-use crate::hub::{Event, Hub};
+use crate::hub::{Event, Hub, WatcherSeat};
 use crate::own::OwnView;
 use crate::registry::{wait_for_host, Registration, Waited};
 use crate::shutdown::{Shutdown, FAREWELL_TIMEOUT};
@@ -163,6 +163,7 @@ pub(super) async fn run_guest(
             hub,
             seq: sub.seq,
             typist: changes.typist,
+            watcher: sub.watcher.as_mut(),
         };
         let next = follow(
             &out,
@@ -248,6 +249,8 @@ struct Stream<'a> {
     seq: u64,
     /// A typist sends each chunk before the watchers; a watcher waits for it.
     typist: bool,
+    /// A watcher takes each event in its turn (see [`Hub::pace_watchers`]).
+    watcher: Option<&'a mut WatcherSeat>,
 }
 
 /// Forwards output after a snapshot, as `feed` says, until something calls for a repaint.
@@ -259,12 +262,30 @@ async fn follow(
     shutdown: &mut Shutdown,
     feed: Feed,
 ) -> Next {
+    // What ends the stream: set up once, not anew for every chunk (a crowd's every chunk).
+    let stop = async {
+        tokio::select! {
+            biased;
+            reason = shutdown.wait() => Err(reason),
+            r = changes.next() => Ok(r),
+        }
+    };
+    tokio::pin!(stop);
     loop {
+        let next = async {
+            if let Some(w) = stream.watcher.as_deref() {
+                w.turn().await;
+            }
+            let ev = events.recv().await;
+            if let (Ok(_), Some(w)) = (&ev, stream.watcher.as_deref_mut()) {
+                w.took();
+            }
+            ev
+        };
         let chunk = tokio::select! {
             biased;
-            reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
-            r = changes.next() => return if r { Next::Resync } else { Next::Stop },
-            ev = events.recv() => match (ev, feed) {
+            end = &mut stop => return stopped(out, end).await,
+            ev = next => match (ev, feed) {
                 (Ok(Event::Output(b)), feed) => {
                     stream.seq += 1;
                     match feed {
@@ -283,17 +304,27 @@ async fn follow(
                 (Err(broadcast::error::RecvError::Closed), _) => return Next::Stop,
             },
         };
-        if !stream.typist {
-            stream.hub.typists_ahead(stream.seq).await;
-        }
         let sent = tokio::select! {
             ok = out.send(chunk) => ok,
-            reason = shutdown.wait() => { out.farewell(&reason).await; return Next::Stop; }
+            end = &mut stop => return stopped(out, end).await,
         };
         if !sent {
             return Next::Stop;
         }
         stream.sent_on();
+    }
+}
+
+/// What follows the end of a stream: the share's end or a kick (`Err`, with the reason, said
+/// to the guest), or a change that calls for a repaint (`Ok(true)`) or a guest gone.
+async fn stopped(out: &Out, end: Result<bool, Arc<str>>) -> Next {
+    match end {
+        Err(reason) => {
+            out.farewell(&reason).await;
+            Next::Stop
+        }
+        Ok(true) => Next::Resync,
+        Ok(false) => Next::Stop,
     }
 }
 
