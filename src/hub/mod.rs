@@ -285,6 +285,7 @@ impl Hub {
                 let _ = typists.send(event.clone());
             }
         }
+        self.pace.ahead.answered();
         *watched += events.len() as u64;
         for event in events {
             let _ = tx.send(event);
@@ -296,6 +297,7 @@ impl Hub {
     /// so that what the session answers them with is judged by its typist.
     pub fn typed(&self, who: Source) {
         *self.typist.lock().unwrap_or_else(|e| e.into_inner()) = Some(who);
+        self.pace.ahead.typed();
     }
 
     /// Who typed into the session last, if anyone has since [`Hub::forget_typist`].

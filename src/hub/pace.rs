@@ -4,7 +4,7 @@
 //! watchers, for the whole fan-out. A pacer task instead lets the watchers take the output in
 //! slices of [`SLICE`], and yields to the runtime between slices, so that a keystroke waits
 //! for one slice at most. It starts each chunk's fan-out once a typist has sent the chunk on
-//! (see [`super::ahead`]).
+//! (see [`super::ahead`]), and pauses between slices while a keystroke waits for its echo.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -139,6 +139,7 @@ impl Pace {
             for slice in &self.slices {
                 slice.released.store(events, Ordering::SeqCst);
                 if slice.seats.load(Ordering::SeqCst) > 0 {
+                    self.ahead.echo_first().await;
                     slice.go.notify_waiters();
                     tokio::task::yield_now().await;
                 }
