@@ -164,6 +164,12 @@ fn crowd(
     let cpu1 = cpu_seconds(&sys.pids());
     let e = echo_ms(typist, samples);
     let key_cpu_ms = (cpu_seconds(&sys.pids()) - cpu1) * 1000.0 / samples as f64;
+    eprintln!(
+        "echo with {n} in: p90 {:.1} p95 {:.1} max {:.1} ms",
+        pct(e.clone(), 0.9),
+        pct(e.clone(), 0.95),
+        pct(e.clone(), 1.0)
+    );
     let echo = (pct(e.clone(), 0.5), pct(e, 0.99));
     // The final screen: everyone must end on it.
     tmux.send(
