@@ -11,6 +11,8 @@
 //! `NPAIR_BENCH_ONLY=npair` leaves out sshd.
 
 // The tests' harness; this bench uses a part of it, so the rest is dead code here.
+#[path = "common/gauge.rs"]
+mod gauge;
 #[path = "crowd/measure.rs"]
 mod measure;
 #[path = "common/sshd.rs"]
@@ -24,7 +26,8 @@ mod util;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use measure::{address, cpu_seconds, echo_ms, join_all, pct, rss_kib, tree, until_all_show, Login};
+use gauge::{cpu_seconds, pct, tree};
+use measure::{address, echo_ms, join_all, rss_kib, until_all_show, Login};
 use util::client::Guest;
 use util::{Npair, Term, Tmux};
 
@@ -39,6 +42,15 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 fn quick() -> bool {
     std::env::var_os("NPAIR_BENCH_QUICK").is_some()
+}
+
+/// Keystrokes timed for each echo figure.
+fn samples() -> usize {
+    if quick() {
+        60
+    } else {
+        1000
+    }
 }
 
 /// What one system is: its port, the crowd's login, its typist and OpenSSH guests, its processes.
@@ -117,7 +129,6 @@ fn crowd(
     paced: bool,
     round: usize,
 ) -> Row {
-    let samples = if quick() { 60 } else { 1000 };
     // Each marker is typed with quotes inside, so that only its output, not the command line
     // that shows it, is the marker.
     tmux.send(
@@ -162,8 +173,8 @@ fn crowd(
     let frame = until_all_show(&guests, &terms, &format!("FRAME-{round}"), t1, LIMIT).ok();
     let rss_mib = rss_kib(&sys.pids()) as f64 / 1024.0;
     let cpu1 = cpu_seconds(&sys.pids());
-    let e = echo_ms(typist, samples);
-    let key_cpu_ms = (cpu_seconds(&sys.pids()) - cpu1) * 1000.0 / samples as f64;
+    let e = echo_ms(typist, samples());
+    let key_cpu_ms = (cpu_seconds(&sys.pids()) - cpu1) * 1000.0 / samples() as f64;
     eprintln!(
         "echo with {n} in: p90 {:.1} p95 {:.1} max {:.1} ms",
         pct(e.clone(), 0.9),
@@ -272,6 +283,16 @@ fn crowd_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The typist, in before any crowd: its echo p50 / p99 (ms) alone, and the system's RSS (MiB)
+/// idle, from which what each guest adds is measured.
+fn typist_alone(sys: &System) -> (Term, (f64, f64), f64) {
+    let mut typist = sys.openssh(true, "127.0.0.1");
+    typist.wait_for("the prompt", |s| s.contains('$'));
+    let e = echo_ms(&mut typist, samples());
+    let alone = (pct(e.clone(), 0.5), pct(e, 0.99));
+    (typist, alone, rss_kib(&sys.pids()) as f64 / 1024.0)
+}
+
 fn start_tmux() -> Tmux {
     let tmux = Tmux::new();
     tmux.new_session(SESSION, 80, 24);
@@ -288,7 +309,6 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick() { 100 } else { 1000 });
     let openssh = if quick() { 4 } else { 20 }.min(n);
-    let samples = if quick() { 60 } else { 1000 };
     // The bench's own limit: a thousand russh clients hold two thousand descriptors here.
     let _ = npair::raise_open_files();
     let rt = crowd_runtime();
@@ -301,12 +321,7 @@ fn main() {
         c
     });
     let sys = System::Npair(np);
-    let mut typist = sys.openssh(true, "127.0.0.1");
-    typist.wait_for("the prompt", |s| s.contains('$'));
-    let e = echo_ms(&mut typist, samples);
-    let alone = (pct(e.clone(), 0.5), pct(e, 0.99));
-    // Before any crowd: what each guest adds is measured from here.
-    let idle = rss_kib(&sys.pids()) as f64 / 1024.0;
+    let (mut typist, alone, idle) = typist_alone(&sys);
     for (round, paced) in [(1, true), (2, false)] {
         let row = crowd(
             &rt,
@@ -340,12 +355,7 @@ fn main() {
             .trim(),
     );
     let sys = System::Sshd(sshd::Sshd::start(&socket, SESSION));
-    let mut typist = sys.openssh(true, "127.0.0.1");
-    typist.wait_for("the prompt", |s| s.contains('$'));
-    let e = echo_ms(&mut typist, samples);
-    let alone = (pct(e.clone(), 0.5), pct(e, 0.99));
-    // Before any crowd: what each guest adds is measured from here.
-    let idle = rss_kib(&sys.pids()) as f64 / 1024.0;
+    let (mut typist, alone, idle) = typist_alone(&sys);
     let steps: Vec<usize> = [n / 8, n / 4, n / 2, n]
         .into_iter()
         .filter(|&c| c > 0)

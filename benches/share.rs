@@ -14,6 +14,8 @@
 //! `cargo bench --bench share` (as root, with openssh-server installed; sshd is not started as a
 //! service). `NPAIR_BENCH_QUICK=1` runs one repeat with fewer guests, to try the harness.
 
+#[path = "common/gauge.rs"]
+mod gauge;
 #[path = "common/sshd.rs"]
 mod private_sshd;
 // The tests' harness; this bench uses a part of it, so the rest is dead code here.
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use gauge::{cpu_seconds, memory, pct, tree};
 use portable_pty::CommandBuilder;
 use util::{Npair, Term, Tmux};
 
@@ -158,76 +161,6 @@ impl Drop for Sshd {
     }
 }
 
-// ---------- process accounting ----------
-
-/// `pid` and all its descendants.
-fn tree(pid: u32) -> Vec<u32> {
-    let mut parent: HashMap<u32, u32> = HashMap::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
-            if let Some(rest) = stat.rsplit(')').next() {
-                if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|v| v.parse().ok()) {
-                    parent.insert(p, ppid);
-                }
-            }
-        }
-    }
-    let mut out = vec![pid];
-    let mut i = 0;
-    while i < out.len() {
-        let p = out[i];
-        out.extend(parent.iter().filter(|(_, &pp)| pp == p).map(|(&c, _)| c));
-        i += 1;
-    }
-    out
-}
-
-/// (RSS, PSS) in KiB, summed over `pids`.
-fn memory(pids: &[u32]) -> (u64, u64) {
-    let mut rss = 0;
-    let mut pss = 0;
-    for p in pids {
-        if let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")) {
-            for l in s.lines() {
-                let v = || {
-                    l.split_whitespace()
-                        .nth(1)
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .unwrap_or(0)
-                };
-                if l.starts_with("Rss:") {
-                    rss += v();
-                } else if l.starts_with("Pss:") {
-                    pss += v();
-                }
-            }
-        }
-    }
-    (rss, pss)
-}
-
-/// CPU seconds (user + system) used so far by `pids`.
-fn cpu_seconds(pids: &[u32]) -> f64 {
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    pids.iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
-        .filter_map(|s| {
-            let f: Vec<u64> = s
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .filter_map(|v| v.parse().ok())
-                .collect();
-            // after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-            Some((f.get(10)? + f.get(11)?) as f64)
-        })
-        .sum::<f64>()
-        / hz
-}
-
 // ---------- measurements ----------
 
 fn wait_prompt(t: &Term) {
@@ -241,44 +174,12 @@ fn join_ms(sys: &System) -> f64 {
     g.time_until_text("$", t0).as_secs_f64() * 1000.0
 }
 
-/// Keystroke echo latencies (µs): `term` types single characters with idle gaps; the time until
-/// the echo reaches it, as its reader thread stamped the chunk.
+/// Keystroke echo latencies (µs) (see [`gauge::echo`]).
 fn echo_us(term: &mut Term, samples: usize) -> Vec<f64> {
-    let mut out = Vec::new();
-    for i in 0..samples {
-        if i % 50 == 0 {
-            term.type_str("\x15"); // C-u: a fresh line now and then
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let before = term.raw.lock().unwrap().len();
-        let t0 = Instant::now();
-        term.type_str("x");
-        let deadline = Instant::now() + util::DEADLINE;
-        let at = loop {
-            let hit = {
-                let stamps = term.stamps.lock().unwrap();
-                let raw = term.raw.lock().unwrap();
-                let mut from = before;
-                let mut found = None;
-                for &(at, len) in stamps.iter().filter(|(_, len)| *len > before) {
-                    if raw[from..len].contains(&b'x') {
-                        found = Some(at);
-                        break;
-                    }
-                    from = len;
-                }
-                found
-            };
-            if let Some(at) = hit {
-                break at;
-            }
-            assert!(Instant::now() < deadline, "an echo never arrived");
-            std::thread::sleep(Duration::from_micros(50));
-        };
-        out.push(at.duration_since(t0).as_secs_f64() * 1e6);
-        std::thread::sleep(Duration::from_millis(15 + (i as u64 * 7) % 20));
-    }
-    out
+    gauge::echo(term, samples)
+        .into_iter()
+        .map(|d| d.as_secs_f64() * 1e6)
+        .collect()
 }
 
 struct FanOut {
@@ -374,11 +275,6 @@ fn fan_out(
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
-}
-
-fn pct(mut v: Vec<f64>, p: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
 /// How the host's terminal reaches the session, for the host's own echo.

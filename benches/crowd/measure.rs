@@ -1,7 +1,6 @@
 //! The crowd bench's measuring tools: russh guests from chosen loopback addresses (by token, or
 //! by key for a private sshd), the typist's echo, and the processes' memory and CPU.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +11,7 @@ use russh::client;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use russh::ChannelMsg;
 
+use crate::gauge;
 use crate::util::client::{AnyHostKey, Guest, Seen};
 use crate::util::{Term, DEADLINE};
 
@@ -153,112 +153,17 @@ pub fn until_all_show(
     }
 }
 
-/// Keystroke echo latencies (ms): `term` types single characters with idle gaps; the time until
-/// the echo reaches it, as its reader thread stamped the chunk (as in benches/share.rs).
+/// Keystroke echo latencies (ms) (see [`gauge::echo`]).
 pub fn echo_ms(term: &mut Term, samples: usize) -> Vec<f64> {
-    let mut out = Vec::new();
-    for i in 0..samples {
-        if i % 50 == 0 {
-            term.type_str("\x15"); // C-u: a fresh line now and then
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let before = term.raw.lock().unwrap().len();
-        let t0 = Instant::now();
-        term.type_str("x");
-        let deadline = Instant::now() + DEADLINE;
-        let at = loop {
-            let hit = {
-                let stamps = term.stamps.lock().unwrap();
-                let raw = term.raw.lock().unwrap();
-                let mut from = before;
-                let mut found = None;
-                for &(at, len) in stamps.iter().filter(|(_, len)| *len > before) {
-                    if raw[from..len].contains(&b'x') {
-                        found = Some(at);
-                        break;
-                    }
-                    from = len;
-                }
-                found
-            };
-            if let Some(at) = hit {
-                break at;
-            }
-            assert!(Instant::now() < deadline, "an echo never arrived");
-            std::thread::sleep(Duration::from_micros(50));
-        };
-        out.push(at.duration_since(t0).as_secs_f64() * 1e3);
-        std::thread::sleep(Duration::from_millis(15 + (i as u64 * 7) % 20));
-    }
-    out
-}
-
-pub fn pct(mut v: Vec<f64>, p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
-
-/// `pid` and all its descendants.
-pub fn tree(pid: u32) -> Vec<u32> {
-    let mut parent: HashMap<u32, u32> = HashMap::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
-            if let Some(ppid) = stat
-                .rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-            {
-                parent.insert(p, ppid);
-            }
-        }
-    }
-    let mut out = vec![pid];
-    let mut i = 0;
-    while i < out.len() {
-        let p = out[i];
-        out.extend(parent.iter().filter(|(_, &pp)| pp == p).map(|(&c, _)| c));
-        i += 1;
-    }
-    out
+    gauge::echo(term, samples)
+        .into_iter()
+        .map(|d| d.as_secs_f64() * 1e3)
+        .collect()
 }
 
 /// RSS in KiB, summed over `pids`.
 pub fn rss_kib(pids: &[u32]) -> u64 {
-    pids.iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).ok())
-        .flat_map(|s| {
-            s.lines()
-                .filter(|l| l.starts_with("Rss:"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum()
-}
-
-/// CPU seconds (user + system) used so far by `pids`, with their children that have ended
-/// (sshd's per-connection processes).
-pub fn cpu_seconds(pids: &[u32]) -> f64 {
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    pids.iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
-        .filter_map(|s| {
-            let f: Vec<u64> = s
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .filter_map(|v| v.parse().ok())
-                .collect();
-            Some((f.get(10)? + f.get(11)? + f.get(12)? + f.get(13)?) as f64)
-        })
-        .sum::<f64>()
-        / hz
+    gauge::memory(pids).0
 }
 
 /// Memory available on the machine, in MiB.

@@ -40,7 +40,7 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        for pid in crate::measure::tree(self.child.id()).into_iter().rev() {
+        for pid in crate::gauge::tree(self.child.id()).into_iter().rev() {
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
         let _ = self.child.wait();

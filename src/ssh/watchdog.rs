@@ -4,6 +4,7 @@
 //! state SSH is in. The handler tells it where the connection stands through a [`Phase`].
 
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,16 +64,7 @@ pub(super) async fn connection(
     mut evicted: Evicted,
 ) {
     let _ = tcp.set_nodelay(true);
-    // A second handle on the socket lets us cut a connection that never authenticates,
-    // whatever state the SSH session is in.
-    let Ok(std_tcp) = tcp.into_std() else { return };
-    let Ok(cut) = std_tcp.try_clone() else { return };
-    let Ok(tcp) = TcpStream::from_std(std_tcp) else {
-        return;
-    };
-    let cut = move || {
-        let _ = cut.shutdown(std::net::Shutdown::Both);
-    };
+    let fd = tcp.as_raw_fd();
 
     let (phase_tx, mut phase) = watch::channel(Phase::Handshake);
     let mut shutdown = shared.shutdown.clone();
@@ -86,19 +78,31 @@ pub(super) async fn connection(
     // Past the caps on connections not yet authenticated, it waits for a place, accepted but
     // not read (`admission`). Then a source penalised for connections that never authenticate
     // waits for its gate before we send a byte or start a key exchange (`admission::penalty`).
+    // Until the session starts, the socket is this future's alone, and dropping it closes it.
     let start = async {
         if !placed.await {
             return None;
         }
+        // A second handle on the socket lets us cut a connection that never authenticates,
+        // whatever state the SSH session is in: taken once it has a place, so that one queued
+        // holds one descriptor.
+        // SAFETY: `fd` is `tcp`'s, which this future owns and keeps open here.
+        let cut = unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .ok()?;
         attempt.turn().await;
-        Some(russh::server::run_stream(config, tcp, conn).await)
+        let session = russh::server::run_stream(config, tcp, conn).await.ok()?;
+        Some((session, std::net::TcpStream::from(cut)))
     };
-    let mut session = tokio::select! {
+    let (mut session, cut) = tokio::select! {
         r = timeout(AUTH_TIMEOUT, start) => match r {
-            Ok(Some(Ok(s))) => s,
-            _ => return cut(),
+            Ok(Some(started)) => started,
+            _ => return,
         },
-        Ok(()) = &mut evicted => return cut(),
+        Ok(()) = &mut evicted => return,
+    };
+    let cut = move || {
+        let _ = cut.shutdown(std::net::Shutdown::Both);
     };
     let handle = session.handle();
     let past_handshake = async { phase.wait_for(|p| *p != Phase::Handshake).await.is_ok() };
