@@ -202,20 +202,18 @@ fn crowd(
         Instant::now(),
         LIMIT,
     );
-    if let Some(g) = guests
+    let off: Vec<&Guest> = guests
         .iter()
-        .find(|g| !shows(g.seen.screen.lock().unwrap().screen(), &pane))
-    {
+        .filter(|g| !shows(g.seen.screen.lock().unwrap().screen(), &pane))
+        .collect();
+    if let Some(g) = off.first() {
         // What a guest off the final screen shows, to tell a lost chunk from a slow guest.
         eprintln!(
             "a guest is off the final screen ({settled:?}); it shows:\n{}\nthe pane:\n{pane}",
             g.seen.screen.lock().unwrap().screen().contents()
         );
     }
-    let lost = guests
-        .iter()
-        .filter(|g| !shows(g.seen.screen.lock().unwrap().screen(), &pane))
-        .count()
+    let lost = off.len()
         + terms
             .iter()
             .filter(|t| !shows(t.screen.lock().unwrap().screen(), &pane))

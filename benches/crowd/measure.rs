@@ -1,5 +1,6 @@
 //! The crowd bench's measuring tools: russh guests from chosen loopback addresses (by token, or
-//! by key for a private sshd), the typist's echo, and the processes' memory and CPU.
+//! by key for a private sshd), and the typist's echo and the processes' RSS in its units (the
+//! measuring itself is `gauge`'s).
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU16;

@@ -126,13 +126,8 @@ impl Ahead {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::future::Future;
+    use crate::hub::ready;
     use std::pin::pin;
-    use std::task::{Context, Waker};
-
-    fn ready(f: std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
-        f.poll(&mut Context::from_waker(Waker::noop())).is_ready()
-    }
 
     #[tokio::test]
     async fn a_watcher_waits_for_a_typist_one_chunk_behind_and_no_longer() {

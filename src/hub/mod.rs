@@ -50,6 +50,13 @@ pub use oracle::host_and_joiner;
 #[cfg(test)]
 mod tests;
 
+/// Whether a future is done at its first poll (for the tests of what waits: `ahead`, `pace`).
+#[cfg(test)]
+fn ready(f: std::pin::Pin<&mut impl std::future::Future<Output = ()>>) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    f.poll(&mut cx).is_ready()
+}
+
 pub use ahead::TypistSeat;
 pub use frame::{needs_framing, Framed};
 use pace::Pace;

@@ -171,14 +171,9 @@ impl Drop for Running<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::future::Future;
+    use crate::hub::ready;
     use std::pin::pin;
-    use std::task::{Context, Waker};
     use std::time::Duration;
-
-    fn ready(f: std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
-        f.poll(&mut Context::from_waker(Waker::noop())).is_ready()
-    }
 
     #[tokio::test]
     async fn without_a_pacer_watchers_take_the_output_as_it_comes() {
