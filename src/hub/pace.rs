@@ -27,6 +27,9 @@ pub(super) struct Pace {
     latest: Mutex<(u64, u64)>,
     more: Notify,
     slices: Box<[Slice]>,
+    /// Watchers seated, in all slices: with none, a chunk does not wake the pacer (the typist's
+    /// echo is then the only task a chunk wakes).
+    watchers: AtomicUsize,
     /// Whether a pacer runs: without one (an own view's hub, a test's), nobody waits.
     running: AtomicBool,
     closed: AtomicBool,
@@ -39,6 +42,7 @@ impl Default for Pace {
             latest: Mutex::default(),
             more: Notify::new(),
             slices: (0..SLICES).map(|_| Slice::default()).collect(),
+            watchers: AtomicUsize::new(0),
             running: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         }
@@ -66,6 +70,7 @@ impl Drop for WatcherSeat {
         self.pace.slices[self.slice]
             .seats
             .fetch_sub(1, Ordering::SeqCst);
+        self.pace.watchers.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -100,6 +105,7 @@ impl Pace {
             .or_else(|| (0..SLICES).min_by_key(|&i| seats(i)))
             .unwrap_or(0);
         self.slices[slice].seats.fetch_add(1, Ordering::SeqCst);
+        self.watchers.fetch_add(1, Ordering::SeqCst);
         WatcherSeat {
             pace: Arc::clone(self),
             slice,
@@ -108,10 +114,13 @@ impl Pace {
     }
 
     /// The watchers have been sent events up to `events`, of which the last chunk is `chunk`.
-    /// Call under the hub's lock.
+    /// Call under the hub's lock. With no watcher seated the pacer sleeps on: a watcher seated
+    /// later waits only for what comes after it, and the pacer lets it take that.
     pub(super) fn published(&self, events: u64, chunk: u64) {
         *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = (events, chunk);
-        self.more.notify_one();
+        if self.watchers.load(Ordering::SeqCst) > 0 {
+            self.more.notify_one();
+        }
     }
 
     /// The hub is gone: the pacer ends.
@@ -220,6 +229,27 @@ mod tests {
             .unwrap();
         // With the pacer gone, nobody waits for it.
         assert!(ready(pin!(watchers[20].turn()).as_mut()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watcher_seated_after_chunks_nobody_watched_takes_the_next() {
+        let pace = Arc::new(Pace::default());
+        let pacer = tokio::spawn(Arc::clone(&pace).run());
+        tokio::task::yield_now().await;
+        // Two chunks with nobody watching: the pacer is not woken for them.
+        pace.published(1, 1);
+        pace.published(2, 2);
+        let seat = pace.seat(2);
+        assert!(
+            !ready(pin!(seat.turn()).as_mut()),
+            "took what came before it"
+        );
+        pace.published(3, 3);
+        tokio::time::timeout(Duration::from_secs(10), seat.turn())
+            .await
+            .expect("a watcher seated late never had its turn");
+        pace.close();
+        pacer.await.unwrap();
     }
 
     #[test]
